@@ -1,0 +1,776 @@
+//! The sans-IO Chord core (Stoica et al., "Chord: A Scalable Peer-to-peer
+//! Lookup Service", §4 and §5).
+//!
+//! [`Chord`] owns one node's routing state. The caller feeds it time and
+//! events (`handle(now, input)`, [`Chord::handle_request`]) and carries out
+//! what it asks for ([`Chord::poll_output`]); [`Chord::poll_timeout`] says
+//! when it next needs to be woken. Periodic upkeep (stabilize, fix_fingers,
+//! check_predecessor) and RPC deadlines are timers held as data.
+
+mod lookup;
+mod routing;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use crate::node::{NodeInfo, PeerRef};
+use crate::ring::RingId;
+use crate::wire::{Request, Response};
+use lookup::{Lookup, Purpose, Step};
+use routing::Routing;
+
+/// Every this many fix_fingers ticks, look up my own id instead of a finger.
+const SELF_CHECK_EVERY: u64 = 16;
+
+/// Tuning of the core. Defaults suit a network of up to some thousands of
+/// nodes on the Internet; the simulator uses the same defaults.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Length `r` of the successor list (Chord §5.2). At least the committee size.
+    pub successors: usize,
+    /// Period of `stabilize` (Chord §4.4, Fig. 6).
+    pub stabilize_interval: Duration,
+    /// Period of `fix_fingers`: one finger lookup per tick.
+    pub fix_fingers_interval: Duration,
+    /// Period of `check_predecessor`.
+    pub check_predecessor_interval: Duration,
+    /// How long to wait for one RPC before retrying or giving up.
+    pub rpc_timeout: Duration,
+    /// Attempts per RPC before the peer is declared failed.
+    pub rpc_attempts: u8,
+    /// Deadline of a whole lookup.
+    pub lookup_timeout: Duration,
+    /// Most hops a lookup may take.
+    pub max_lookup_hops: u32,
+    /// How many closer nodes a `FindSuccessor` step returns.
+    pub closer_nodes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            successors: 8,
+            stabilize_interval: Duration::from_secs(1),
+            fix_fingers_interval: Duration::from_secs(1),
+            check_predecessor_interval: Duration::from_secs(2),
+            rpc_timeout: Duration::from_secs(1),
+            rpc_attempts: 3,
+            lookup_timeout: Duration::from_secs(15),
+            max_lookup_hops: 64,
+            closer_nodes: 3,
+        }
+    }
+}
+
+/// Identifies an outgoing request; echoed back with its response or failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// Identifies a lookup started with [`Chord::start_lookup`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LookupId(pub u64);
+
+/// A finished lookup: the successor list of the key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LookupResult {
+    /// The key looked up.
+    pub key: RingId,
+    /// The key's successors, clockwise; the first is the key's successor.
+    pub successors: Vec<NodeInfo>,
+    /// Remote steps the lookup took (0 when answered from local state).
+    pub hops: u32,
+}
+
+/// Why a lookup did not finish.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum LookupError {
+    /// The lookup's deadline passed.
+    #[error("lookup timed out")]
+    Timeout,
+    /// Every candidate node failed or none was known.
+    #[error("no reachable node could continue the lookup")]
+    Exhausted,
+    /// The lookup exceeded the hop limit.
+    #[error("lookup exceeded the hop limit")]
+    TooManyHops,
+    /// The node is leaving the ring.
+    #[error("node is leaving")]
+    Leaving,
+}
+
+/// Things that happened to the ring, for metrics, logs and the caller's plans.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The join through a bootstrap peer succeeded.
+    Joined {
+        /// My successor.
+        successor: NodeInfo,
+    },
+    /// The join through `via` failed; the caller may try another peer.
+    JoinFailed {
+        /// The peer joined through.
+        via: PeerRef,
+        /// Why.
+        error: LookupError,
+    },
+    /// One stabilization round completed (successor answered).
+    StabilizationRound,
+    /// Predecessor or successor list changed.
+    NeighboursChanged,
+    /// A peer failed to answer and was removed from the routing state.
+    PeerFailed(NodeInfo),
+    /// Every known successor failed: the node is alone and should rejoin.
+    Alone,
+    /// The graceful leave finished: neighbours were told (or timed out).
+    Left,
+}
+
+/// What the core asks its caller to do.
+#[derive(Clone, Debug)]
+pub enum Output {
+    /// Send `request` to `to`; report the answer with `Input::Response` or
+    /// a failure with `Input::Failure`, both carrying `id`.
+    Send {
+        /// Echo this back.
+        id: RequestId,
+        /// The destination.
+        to: NodeInfo,
+        /// The request.
+        request: Request,
+    },
+    /// A lookup started with [`Chord::start_lookup`] finished.
+    LookupDone {
+        /// Which lookup.
+        id: LookupId,
+        /// Its outcome.
+        result: Result<LookupResult, LookupError>,
+    },
+    /// Something worth knowing happened.
+    Event(Event),
+}
+
+/// Inputs to [`Chord::handle`].
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// Time passed (at or after [`Chord::poll_timeout`]).
+    Timeout,
+    /// The answer to request `id`.
+    Response {
+        /// The request answered.
+        id: RequestId,
+        /// The answer.
+        response: Response,
+    },
+    /// Request `id` could not be delivered or answered.
+    Failure {
+        /// The request that failed.
+        id: RequestId,
+    },
+    /// Join the ring through this node (Chord §4.4 `join`).
+    Join(NodeInfo),
+    /// Leave gracefully: hand neighbours over.
+    Leave,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RpcPurpose {
+    Stabilize,
+    Notify,
+    CheckPredecessor,
+    Lookup(LookupId),
+    Leave,
+}
+
+#[derive(Debug)]
+struct Rpc {
+    to: NodeInfo,
+    request: Request,
+    deadline: Instant,
+    attempts_left: u8,
+    purpose: RpcPurpose,
+}
+
+/// One node's Chord state machine.
+#[derive(Debug)]
+pub struct Chord {
+    cfg: Config,
+    routing: Routing,
+    rpcs: HashMap<RequestId, Rpc>,
+    lookups: HashMap<LookupId, Lookup>,
+    next_request: u64,
+    next_lookup: u64,
+    stabilize_at: Instant,
+    fix_fingers_at: Instant,
+    check_predecessor_at: Instant,
+    stabilizing: bool,
+    pinging: bool,
+    finger_lookup: Option<LookupId>,
+    next_finger: usize,
+    finger_ticks: u64,
+    joining: Option<(LookupId, PeerRef)>,
+    leaving: Option<usize>,
+    out: VecDeque<Output>,
+}
+
+impl Chord {
+    /// A node alone on its own ring (Chord §4.4 `create`).
+    pub fn new(me: NodeInfo, cfg: Config, now: Instant) -> Chord {
+        let r = cfg.successors.max(1);
+        Chord {
+            routing: Routing::new(me, r),
+            rpcs: HashMap::new(),
+            lookups: HashMap::new(),
+            next_request: 0,
+            next_lookup: 0,
+            stabilize_at: now + cfg.stabilize_interval,
+            fix_fingers_at: now + cfg.fix_fingers_interval,
+            check_predecessor_at: now + cfg.check_predecessor_interval,
+            stabilizing: false,
+            pinging: false,
+            finger_lookup: None,
+            next_finger: 0,
+            finger_ticks: 0,
+            joining: None,
+            leaving: None,
+            out: VecDeque::new(),
+            cfg,
+        }
+    }
+
+    /// This node.
+    pub fn me(&self) -> &NodeInfo {
+        &self.routing.me
+    }
+
+    /// Replace this node's advertised addresses (e.g. a new external address).
+    pub fn set_my_addrs(&mut self, addrs: Vec<crate::node::Addr>) {
+        self.routing.me.addrs = addrs;
+    }
+
+    /// The current predecessor, if known.
+    pub fn predecessor(&self) -> Option<&NodeInfo> {
+        self.routing.predecessor.as_ref()
+    }
+
+    /// The successor list, clockwise; empty when alone.
+    pub fn successors(&self) -> &[NodeInfo] {
+        &self.routing.successors
+    }
+
+    /// Distinct nodes in the finger table.
+    pub fn fingers(&self) -> Vec<NodeInfo> {
+        self.routing.distinct_fingers()
+    }
+
+    /// Is this node alone on its ring?
+    pub fn is_alone(&self) -> bool {
+        self.routing.successors.is_empty()
+    }
+
+    /// Is a join in progress?
+    pub fn is_joining(&self) -> bool {
+        self.joining.is_some()
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The next output to carry out, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`Input::Timeout`] should next be delivered.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = if self.leaving.is_some() {
+            None
+        } else {
+            Some(self.stabilize_at.min(self.fix_fingers_at).min(self.check_predecessor_at))
+        };
+        for d in self.rpcs.values().map(|r| r.deadline).chain(self.lookups.values().map(|l| l.deadline)) {
+            t = Some(t.map_or(d, |t| t.min(d)));
+        }
+        t
+    }
+
+    /// Feed one input.
+    pub fn handle(&mut self, now: Instant, input: Input) {
+        match input {
+            Input::Timeout => self.handle_timeout(now),
+            Input::Response { id, response } => self.handle_response(now, id, response),
+            Input::Failure { id } => {
+                if let Some(rpc) = self.rpcs.remove(&id) {
+                    self.rpc_failed(now, rpc);
+                }
+            }
+            Input::Join(via) => self.join(now, via),
+            Input::Leave => self.leave(now),
+        }
+    }
+
+    /// Start a lookup of `key`'s successor list; the result arrives as
+    /// [`Output::LookupDone`] (possibly already queued on return).
+    pub fn start_lookup(&mut self, now: Instant, key: RingId) -> LookupId {
+        self.lookup(now, key, Purpose::User)
+    }
+
+    /// Answer a request from `from` (authenticated by the transport).
+    pub fn handle_request(&mut self, now: Instant, from: NodeInfo, request: Request) -> Response {
+        if from.same(&self.routing.me) {
+            return Response::Ack;
+        }
+        self.routing.update_addrs(&from);
+        if self.leaving.is_none() && !matches!(request, Request::Leaving { .. }) {
+            self.learn(now, &from);
+        }
+        match request {
+            Request::FindSuccessor { key } => match self.routing.local_successors(&key) {
+                Some(successors) => Response::Successors { successors },
+                None => Response::Closer { nodes: self.routing.closest_preceding(&key, self.cfg.closer_nodes) },
+            },
+            Request::GetNeighbours => Response::Neighbours {
+                predecessor: self.routing.predecessor.clone(),
+                successors: self.routing.successors.clone(),
+            },
+            Request::Notify => {
+                let mut changed = self.routing.offer_predecessor(&from);
+                if self.routing.successors.is_empty() && self.leaving.is_none() {
+                    // A one-node ring learns its first successor (Chord §4.4).
+                    changed |= self.routing.set_successors([from]);
+                    self.stabilize_at = now;
+                }
+                if changed {
+                    self.emit(Event::NeighboursChanged);
+                }
+                Response::Ack
+            }
+            Request::Ping => Response::Ack,
+            Request::Leaving { predecessor, successors } => {
+                self.on_leaving(from, predecessor, successors);
+                Response::Ack
+            }
+        }
+    }
+
+    /// Whoever contacts us is alive and authenticated: if it sits between us
+    /// and our successor it is our better successor, and if it sits between
+    /// our predecessor and us it is our better predecessor. This is Chord's
+    /// `notify` rule applied to every request, and it lets concurrent joins
+    /// converge in a few rounds instead of one node per round.
+    fn learn(&mut self, now: Instant, from: &NodeInfo) {
+        let me = self.routing.me.id;
+        let mut changed = false;
+        if !self.routing.successors.is_empty() && from.id.in_open(&me, &self.routing.successor().id) {
+            let list: Vec<NodeInfo> =
+                std::iter::once(from.clone()).chain(self.routing.successors.iter().cloned()).collect();
+            changed |= self.routing.set_successors(list);
+            self.stabilize_at = self.stabilize_at.min(now + self.cfg.stabilize_interval / 4);
+        }
+        if self.routing.predecessor.as_ref().is_some_and(|p| from.id.in_open(&p.id, &me)) {
+            changed |= self.routing.offer_predecessor(from);
+        }
+        if changed {
+            self.emit(Event::NeighboursChanged);
+        }
+    }
+
+    fn on_leaving(&mut self, from: NodeInfo, predecessor: Option<NodeInfo>, successors: Vec<NodeInfo>) {
+        let was_pred = self.routing.predecessor.as_ref().is_some_and(|p| p.same(&from));
+        let was_succ = self.routing.successors.iter().any(|s| s.same(&from));
+        self.routing.evict(&from.peer);
+        if was_pred {
+            if let Some(p) = predecessor.filter(|p| !p.same(&self.routing.me)) {
+                self.routing.predecessor = Some(p);
+            }
+        }
+        if was_succ {
+            let merged: Vec<NodeInfo> = self
+                .routing
+                .successors
+                .iter()
+                .cloned()
+                .chain(successors.into_iter().filter(|s| !s.same(&from)))
+                .collect();
+            self.routing.set_successors(merged);
+        }
+        if was_pred || was_succ {
+            self.emit(Event::NeighboursChanged);
+        }
+    }
+
+    fn join(&mut self, now: Instant, via: NodeInfo) {
+        if via.same(&self.routing.me) || self.leaving.is_some() {
+            return;
+        }
+        let key = self.routing.me.id;
+        let id = self.new_lookup_id();
+        let peer = via.peer.clone();
+        self.lookups.insert(id, Lookup::new(key, Purpose::Join, now + self.cfg.lookup_timeout, vec![via]));
+        self.joining = Some((id, peer));
+        self.advance_lookup(now, id);
+    }
+
+    fn leave(&mut self, now: Instant) {
+        if self.leaving.is_some() {
+            return;
+        }
+        let mut targets: Vec<NodeInfo> = self.routing.successors.first().cloned().into_iter().collect();
+        if let Some(p) = &self.routing.predecessor {
+            if !targets.iter().any(|t| t.same(p)) {
+                targets.push(p.clone());
+            }
+        }
+        self.leaving = Some(targets.len());
+        let ids: Vec<LookupId> = self.lookups.keys().copied().collect();
+        for id in ids {
+            self.finish_lookup(now, id, Err(LookupError::Leaving));
+        }
+        if targets.is_empty() {
+            self.emit(Event::Left);
+            return;
+        }
+        let request = Request::Leaving {
+            predecessor: self.routing.predecessor.clone(),
+            successors: self.routing.successors.clone(),
+        };
+        for t in targets {
+            self.send(now, t, request.clone(), RpcPurpose::Leave);
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        // RPC deadlines: retry, then declare the peer failed.
+        let expired: Vec<RequestId> = self.rpcs.iter().filter(|(_, r)| r.deadline <= now).map(|(id, _)| *id).collect();
+        for id in expired {
+            let Some(rpc) = self.rpcs.remove(&id) else { continue };
+            if rpc.attempts_left > 1 {
+                let Rpc { to, request, attempts_left, purpose, .. } = rpc;
+                self.send_attempt(now, to, request, purpose, attempts_left - 1);
+            } else {
+                self.rpc_failed(now, rpc);
+            }
+        }
+        let late: Vec<LookupId> = self.lookups.iter().filter(|(_, l)| l.deadline <= now).map(|(id, _)| *id).collect();
+        for id in late {
+            self.finish_lookup(now, id, Err(LookupError::Timeout));
+        }
+        if self.leaving.is_some() {
+            return;
+        }
+        if self.stabilize_at <= now {
+            self.stabilize_at = now + self.cfg.stabilize_interval;
+            self.stabilize(now);
+        }
+        if self.check_predecessor_at <= now {
+            self.check_predecessor_at = now + self.cfg.check_predecessor_interval;
+            self.check_predecessor(now);
+        }
+        if self.fix_fingers_at <= now {
+            self.fix_fingers_at = now + self.cfg.fix_fingers_interval;
+            self.fix_fingers(now);
+        }
+    }
+
+    /// Chord §4.4 `stabilize`: ask the successor for its predecessor and
+    /// successor list.
+    fn stabilize(&mut self, now: Instant) {
+        if self.stabilizing || self.joining.is_some() {
+            return;
+        }
+        if self.routing.successors.is_empty() {
+            // Alone, but someone notified us: it is our successor too.
+            if let Some(p) = self.routing.predecessor.clone() {
+                self.routing.set_successors([p]);
+                self.emit(Event::NeighboursChanged);
+            } else {
+                return;
+            }
+        }
+        let succ = self.routing.successor().clone();
+        self.stabilizing = true;
+        self.send(now, succ, Request::GetNeighbours, RpcPurpose::Stabilize);
+    }
+
+    fn on_neighbours(
+        &mut self,
+        now: Instant,
+        from: NodeInfo,
+        predecessor: Option<NodeInfo>,
+        successors: Vec<NodeInfo>,
+    ) {
+        let me = self.routing.me.id;
+        let mut candidates = Vec::with_capacity(successors.len() + 2);
+        // If the successor's predecessor sits between us, it is our new successor.
+        if let Some(x) = predecessor.filter(|x| x.id.in_open(&me, &from.id)) {
+            candidates.push(x);
+        }
+        candidates.push(from);
+        candidates.extend(successors);
+        let changed = self.routing.set_successors(candidates);
+        let succ = self.routing.successor().clone();
+        self.send(now, succ, Request::Notify, RpcPurpose::Notify);
+        self.emit(Event::StabilizationRound);
+        if changed {
+            self.emit(Event::NeighboursChanged);
+        }
+    }
+
+    /// Chord §4.4 `check_predecessor`.
+    fn check_predecessor(&mut self, now: Instant) {
+        if self.pinging {
+            return;
+        }
+        if let Some(p) = self.routing.predecessor.clone() {
+            self.pinging = true;
+            self.send(now, p, Request::Ping, RpcPurpose::CheckPredecessor);
+        }
+    }
+
+    /// Chord §4.4 `fix_fingers`: refresh the next finger. Fingers whose start
+    /// falls before the successor are set locally; one remote lookup per tick.
+    fn fix_fingers(&mut self, now: Instant) {
+        if self.finger_lookup.is_some() || self.joining.is_some() {
+            return;
+        }
+        if self.routing.successors.is_empty() {
+            self.routing.fingers.iter_mut().for_each(|f| *f = None);
+            self.next_finger = 0;
+            return;
+        }
+        self.finger_ticks += 1;
+        if self.routing.predecessor.is_none() || self.finger_ticks % SELF_CHECK_EVERY == 0 {
+            let id = self.lookup(now, self.routing.me.id, Purpose::SelfCheck);
+            if self.lookups.contains_key(&id) {
+                self.finger_lookup = Some(id);
+            }
+            return;
+        }
+        let succ = self.routing.successor().clone();
+        let me = self.routing.me.id;
+        for _ in 0..RingId::BITS {
+            let i = self.next_finger;
+            let start = me.add_pow2(i);
+            if start.in_open_closed(&me, &succ.id) {
+                let next = self.routing.set_finger(i, &succ);
+                self.next_finger = next % RingId::BITS;
+                if next >= RingId::BITS {
+                    return;
+                }
+                continue;
+            }
+            let id = self.lookup(now, start, Purpose::Finger(i));
+            if self.lookups.contains_key(&id) {
+                self.finger_lookup = Some(id);
+            }
+            return;
+        }
+    }
+
+    fn lookup(&mut self, now: Instant, key: RingId, purpose: Purpose) -> LookupId {
+        let id = self.new_lookup_id();
+        if self.leaving.is_some() {
+            self.out.push_back(Output::LookupDone { id, result: Err(LookupError::Leaving) });
+            return id;
+        }
+        let local = if purpose == Purpose::SelfCheck { None } else { self.routing.local_successors(&key) };
+        if let Some(successors) = local {
+            self.lookups.insert(id, Lookup::new(key, purpose, now, Vec::new()));
+            self.finish_lookup(now, id, Ok(LookupResult { key, successors, hops: 0 }));
+            return id;
+        }
+        let start = self.routing.closest_preceding(&key, self.cfg.closer_nodes);
+        // An empty start list makes the lookup finish at once as exhausted.
+        self.lookups.insert(id, Lookup::new(key, purpose, now + self.cfg.lookup_timeout, start));
+        self.advance_lookup(now, id);
+        id
+    }
+
+    fn advance_lookup(&mut self, now: Instant, id: LookupId) {
+        let Some(l) = self.lookups.get_mut(&id) else { return };
+        let key = l.key;
+        match l.next() {
+            Step::Query(n) => self.send(now, n, Request::FindSuccessor { key }, RpcPurpose::Lookup(id)),
+            Step::Exhausted => self.finish_lookup(now, id, Err(LookupError::Exhausted)),
+        }
+    }
+
+    fn on_lookup_response(&mut self, now: Instant, id: LookupId, from: &NodeInfo, response: Response) {
+        let Some(l) = self.lookups.get_mut(&id) else { return };
+        match response {
+            Response::Successors { mut successors } if !successors.is_empty() => {
+                let hops = l.hops + 1;
+                let key = l.key;
+                successors.truncate(self.cfg.successors);
+                self.finish_lookup(now, id, Ok(LookupResult { key, successors, hops }));
+            }
+            Response::Closer { nodes } => {
+                l.on_closer(from, nodes, &self.routing.me.peer);
+                if l.hops >= self.cfg.max_lookup_hops {
+                    self.finish_lookup(now, id, Err(LookupError::TooManyHops));
+                } else {
+                    self.advance_lookup(now, id);
+                }
+            }
+            // A wrong answer counts as a failure of that peer for this lookup.
+            _ => self.advance_lookup(now, id),
+        }
+    }
+
+    fn finish_lookup(&mut self, now: Instant, id: LookupId, result: Result<LookupResult, LookupError>) {
+        let Some(l) = self.lookups.remove(&id) else { return };
+        match l.purpose {
+            Purpose::User => self.out.push_back(Output::LookupDone { id, result }),
+            Purpose::Finger(i) => {
+                self.finger_lookup = None;
+                match result.ok().and_then(|r| r.successors.into_iter().next()) {
+                    Some(n) if !n.same(&self.routing.me) => {
+                        self.next_finger = self.routing.set_finger(i, &n) % RingId::BITS;
+                    }
+                    // The finger wraps around to me: no further finger is useful.
+                    Some(_) => {
+                        self.routing.fingers[i..].iter_mut().for_each(|f| *f = None);
+                        self.next_finger = 0;
+                    }
+                    None => self.next_finger = (i + 1) % RingId::BITS,
+                }
+            }
+            Purpose::SelfCheck => {
+                self.finger_lookup = None;
+                // If the ring routed my own id to someone other than me, the
+                // node that answered did not know me: merge what it said, so a
+                // node that joined with a wrong successor is found in one
+                // lookup instead of one node per stabilization round. The
+                // answering node learned me from the request itself.
+                if let Ok(r) = result {
+                    let merged: Vec<NodeInfo> = self.routing.successors.iter().cloned().chain(r.successors).collect();
+                    if self.routing.set_successors(merged) {
+                        self.stabilize_at = now;
+                        self.emit(Event::NeighboursChanged);
+                    }
+                }
+            }
+            Purpose::Join => {
+                let via = match self.joining.take() {
+                    Some((_, via)) => via,
+                    None => return,
+                };
+                match result {
+                    Ok(r) => {
+                        self.routing.set_successors(r.successors);
+                        let Some(succ) = self.routing.successors.first().cloned() else {
+                            self.emit(Event::JoinFailed { via, error: LookupError::Exhausted });
+                            return;
+                        };
+                        self.emit(Event::Joined { successor: succ });
+                        self.emit(Event::NeighboursChanged);
+                        // Stabilize and notify at the next tick (Chord §4.4).
+                        self.stabilize_at = now;
+                    }
+                    Err(error) => self.emit(Event::JoinFailed { via, error }),
+                }
+            }
+        }
+    }
+
+    fn handle_response(&mut self, now: Instant, id: RequestId, response: Response) {
+        let Some(rpc) = self.rpcs.remove(&id) else { return };
+        let to = rpc.to;
+        match (rpc.purpose, response) {
+            (RpcPurpose::Stabilize, Response::Neighbours { predecessor, successors }) => {
+                self.stabilizing = false;
+                self.on_neighbours(now, to, predecessor, successors);
+            }
+            (RpcPurpose::Lookup(lid), response) => {
+                if self.lookups.get(&lid).and_then(|l| l.in_flight.as_ref()).is_some_and(|n| n.same(&to)) {
+                    self.on_lookup_response(now, lid, &to, response);
+                }
+            }
+            (RpcPurpose::CheckPredecessor, Response::Ack) => self.pinging = false,
+            (RpcPurpose::Notify, Response::Ack) => {}
+            (RpcPurpose::Leave, Response::Ack) => self.leave_step(),
+            // The peer answered with the wrong kind of message: treat as failed.
+            (purpose, _) => {
+                self.rpc_failed(now, Rpc { to, request: Request::Ping, deadline: now, attempts_left: 0, purpose })
+            }
+        }
+    }
+
+    /// A peer did not answer. What is forgotten depends on what was asked:
+    /// only stabilization evicts a successor (Chord §5.2), only
+    /// check_predecessor clears the predecessor, and a failed lookup step
+    /// drops the peer from the fingers. One lost message thus never costs a
+    /// live neighbour its place in the successor list.
+    fn rpc_failed(&mut self, now: Instant, rpc: Rpc) {
+        let peer = &rpc.to.peer;
+        let forgotten = match rpc.purpose {
+            RpcPurpose::Stabilize => self.routing.evict(peer),
+            RpcPurpose::CheckPredecessor => self.routing.clear_predecessor(peer),
+            RpcPurpose::Lookup(_) => self.routing.evict_finger(peer),
+            RpcPurpose::Notify | RpcPurpose::Leave => false,
+        };
+        if forgotten {
+            self.emit(Event::PeerFailed(rpc.to.clone()));
+            self.emit(Event::NeighboursChanged);
+        }
+        match rpc.purpose {
+            RpcPurpose::Stabilize => {
+                self.stabilizing = false;
+                self.routing.refill_successor();
+                if self.routing.successors.is_empty() {
+                    if self.routing.predecessor.is_none() {
+                        self.emit(Event::Alone);
+                    }
+                } else {
+                    // Try the next successor right away (Chord §5.2).
+                    self.stabilize_at = now;
+                }
+            }
+            RpcPurpose::CheckPredecessor => self.pinging = false,
+            RpcPurpose::Notify => {}
+            RpcPurpose::Lookup(lid) => {
+                if self.lookups.get(&lid).and_then(|l| l.in_flight.as_ref()).is_some_and(|n| n.same(&rpc.to)) {
+                    self.advance_lookup(now, lid);
+                }
+            }
+            RpcPurpose::Leave => self.leave_step(),
+        }
+    }
+
+    fn leave_step(&mut self) {
+        if let Some(n) = self.leaving.as_mut() {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.emit(Event::Left);
+            }
+        }
+    }
+
+    fn send(&mut self, now: Instant, to: NodeInfo, request: Request, purpose: RpcPurpose) {
+        let attempts = self.cfg.rpc_attempts.max(1);
+        self.send_attempt(now, to, request, purpose, attempts);
+    }
+
+    fn send_attempt(&mut self, now: Instant, to: NodeInfo, request: Request, purpose: RpcPurpose, attempts_left: u8) {
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        self.out.push_back(Output::Send { id, to: to.clone(), request: request.clone() });
+        self.rpcs.insert(id, Rpc { to, request, deadline: now + self.cfg.rpc_timeout, attempts_left, purpose });
+    }
+
+    fn new_lookup_id(&mut self) -> LookupId {
+        let id = LookupId(self.next_lookup);
+        self.next_lookup += 1;
+        id
+    }
+
+    fn emit(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,99 @@
+//! How the core names other nodes: an opaque peer identity (the libp2p
+//! PeerId bytes), the ring id derived from it, and opaque dial addresses.
+//!
+//! The ring id is never taken from the wire: it is always recomputed as
+//! blake3 of the peer bytes, so a peer cannot choose where it sits.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ring::RingId;
+use crate::wire::WireError;
+
+/// Longest accepted peer identity (a PeerId is 38 bytes for ed25519).
+pub const MAX_PEER_BYTES: usize = 64;
+/// Longest accepted address (a binary multiaddr).
+pub const MAX_ADDR_BYTES: usize = 256;
+/// Most addresses kept for one node.
+pub const MAX_ADDRS: usize = 8;
+
+/// An opaque, authenticated peer identity (PeerId bytes under libp2p).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PeerRef(#[serde(with = "serde_bytes")] pub Vec<u8>);
+
+impl fmt::Debug for PeerRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tail = &self.0[self.0.len().saturating_sub(4)..];
+        write!(f, "Peer({})", hex::encode(tail))
+    }
+}
+
+/// An opaque dial address (binary multiaddr under libp2p).
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Addr(#[serde(with = "serde_bytes")] pub Vec<u8>);
+
+impl fmt::Debug for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Addr({} bytes)", self.0.len())
+    }
+}
+
+/// A node as the core knows it: identity, derived ring id and addresses.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "WireNode", into = "WireNode")]
+pub struct NodeInfo {
+    /// Where the node sits on the ring: `RingId::hash(peer)`.
+    pub id: RingId,
+    /// Its authenticated identity.
+    pub peer: PeerRef,
+    /// Addresses it can be dialled at, as last advertised.
+    pub addrs: Vec<Addr>,
+}
+
+impl fmt::Debug for NodeInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Node({})", self.id.short())
+    }
+}
+
+impl NodeInfo {
+    /// A node from its identity and addresses; the ring id is derived.
+    pub fn new(peer: PeerRef, mut addrs: Vec<Addr>) -> NodeInfo {
+        addrs.truncate(MAX_ADDRS);
+        NodeInfo { id: RingId::hash(&peer.0), peer, addrs }
+    }
+
+    /// Is this the same node (same identity) as `other`?
+    pub fn same(&self, other: &NodeInfo) -> bool {
+        self.peer == other.peer
+    }
+}
+
+/// The on-the-wire form of [`NodeInfo`]: no ring id, sizes checked.
+#[derive(Serialize, Deserialize)]
+struct WireNode {
+    #[serde(with = "serde_bytes")]
+    peer: Vec<u8>,
+    addrs: Vec<Addr>,
+}
+
+impl TryFrom<WireNode> for NodeInfo {
+    type Error = WireError;
+
+    fn try_from(w: WireNode) -> Result<Self, WireError> {
+        if w.peer.is_empty() || w.peer.len() > MAX_PEER_BYTES {
+            return Err(WireError::Invalid("peer identity length"));
+        }
+        if w.addrs.len() > MAX_ADDRS || w.addrs.iter().any(|a| a.0.len() > MAX_ADDR_BYTES) {
+            return Err(WireError::Invalid("too many or too long addresses"));
+        }
+        Ok(NodeInfo::new(PeerRef(w.peer), w.addrs))
+    }
+}
+
+impl From<NodeInfo> for WireNode {
+    fn from(n: NodeInfo) -> WireNode {
+        WireNode { peer: n.peer.0, addrs: n.addrs }
+    }
+}

@@ -1,0 +1,516 @@
+//! A deterministic, seeded, virtual-time network that runs the unchanged
+//! [`Chord`] core for many nodes, with latency, message loss and churn.
+//!
+//! Used by the tests (`make test`) and by `make sim` (the `sim` example).
+//! An oracle computed from all live node ids says what every lookup and
+//! every successor/predecessor pointer should be.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::chord::{Chord, Config, Event, Input, LookupError, LookupId, LookupResult, Output, RequestId};
+use crate::node::{NodeInfo, PeerRef};
+use crate::ring::RingId;
+use crate::wire::{Request, Response};
+
+/// Parameters of one simulated network.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// Seed of every random choice (ids, latencies, losses, bootstrap picks).
+    pub seed: u64,
+    /// One-way latency is uniform in `[min_latency, max_latency]`.
+    pub min_latency: Duration,
+    /// See `min_latency`.
+    pub max_latency: Duration,
+    /// Probability that any one message is lost.
+    pub loss: f64,
+    /// Time between two consecutive joins while building the ring.
+    pub join_spacing: Duration,
+    /// The Chord configuration every node runs.
+    pub chord: Config,
+}
+
+impl SimConfig {
+    /// A lossless network of `nodes` nodes with 5–50 ms latency.
+    pub fn new(nodes: usize, seed: u64) -> SimConfig {
+        SimConfig {
+            nodes,
+            seed,
+            min_latency: Duration::from_millis(5),
+            max_latency: Duration::from_millis(50),
+            loss: 0.0,
+            join_spacing: Duration::from_millis(20),
+            chord: Config::default(),
+        }
+    }
+}
+
+/// Counters of the simulated network.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SimStats {
+    /// Messages put on the network (requests and responses).
+    pub messages: u64,
+    /// Messages lost or sent to dead nodes.
+    pub dropped: u64,
+    /// Stabilization rounds completed, over all nodes.
+    pub stabilization_rounds: u64,
+}
+
+/// The outcome of a batch of sampled lookups, checked against the oracle.
+#[derive(Clone, Debug, Default)]
+pub struct LookupCheck {
+    /// Lookups started.
+    pub total: usize,
+    /// Lookups whose successor list equals the oracle's.
+    pub correct: usize,
+    /// Lookups that returned an error.
+    pub failed: usize,
+    /// Hop counts of the lookups that finished.
+    pub hops: Vec<u32>,
+    /// A few wrong answers, described, for failure messages.
+    pub mismatches: Vec<String>,
+}
+
+impl LookupCheck {
+    /// Fraction of lookups that were correct.
+    pub fn correctness(&self) -> f64 {
+        if self.total == 0 { 1.0 } else { self.correct as f64 / self.total as f64 }
+    }
+
+    /// Mean hop count.
+    pub fn mean_hops(&self) -> f64 {
+        if self.hops.is_empty() {
+            0.0
+        } else {
+            self.hops.iter().map(|&h| h as f64).sum::<f64>() / self.hops.len() as f64
+        }
+    }
+
+    /// The 99th percentile hop count.
+    pub fn p99_hops(&self) -> u32 {
+        let mut h = self.hops.clone();
+        h.sort_unstable();
+        if h.is_empty() { 0 } else { h[((h.len() - 1) as f64 * 0.99).round() as usize] }
+    }
+}
+
+enum What {
+    Request { from: usize, to: usize, id: RequestId, request: Request },
+    Response { to: usize, id: RequestId, response: Response },
+    Timer(usize),
+    Join(usize),
+}
+
+struct Scheduled {
+    at: Duration,
+    seq: u64,
+    what: What,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(o.at, o.seq))
+    }
+}
+
+struct SimNode {
+    info: NodeInfo,
+    core: Option<Chord>,
+    alive: bool,
+    joined: bool,
+    /// The wakeup currently scheduled for this node's core.
+    timer: Option<Duration>,
+}
+
+/// The simulated network.
+pub struct Sim {
+    cfg: SimConfig,
+    base: Instant,
+    now: Duration,
+    seq: u64,
+    rng: StdRng,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    nodes: Vec<SimNode>,
+    by_peer: HashMap<PeerRef, usize>,
+    results: HashMap<(usize, LookupId), Result<LookupResult, LookupError>>,
+    /// Network counters.
+    pub stats: SimStats,
+}
+
+impl Sim {
+    /// Create `cfg.nodes` nodes with random identities; none runs yet.
+    pub fn new(cfg: SimConfig) -> Sim {
+        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let mut nodes = Vec::with_capacity(cfg.nodes);
+        let mut by_peer = HashMap::with_capacity(cfg.nodes);
+        for i in 0..cfg.nodes {
+            let mut peer = vec![0u8; 38];
+            rng.fill(&mut peer[..]);
+            let info = NodeInfo::new(PeerRef(peer), Vec::new());
+            by_peer.insert(info.peer.clone(), i);
+            nodes.push(SimNode { info, core: None, alive: true, joined: false, timer: None });
+        }
+        Sim {
+            cfg,
+            base: Instant::now(),
+            now: Duration::ZERO,
+            seq: 0,
+            rng,
+            queue: BinaryHeap::new(),
+            nodes,
+            by_peer,
+            results: HashMap::new(),
+            stats: SimStats::default(),
+        }
+    }
+
+    /// Virtual time elapsed.
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// The core of node `i`, if it has started.
+    pub fn node(&self, i: usize) -> Option<&Chord> {
+        self.nodes.get(i).and_then(|n| n.core.as_ref())
+    }
+
+    /// Indices of live, started nodes.
+    pub fn live(&self) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|&i| self.nodes[i].alive && self.nodes[i].core.is_some()).collect()
+    }
+
+    /// Start node 0 alone and have every other node join through a random
+    /// node already started, `join_spacing` apart; then run until every
+    /// node has joined (or `limit` passes). Returns whether all joined.
+    pub fn build_ring(&mut self, limit: Duration) -> bool {
+        self.start(0);
+        self.nodes[0].joined = true;
+        for i in 1..self.nodes.len() {
+            let at = self.now + self.cfg.join_spacing * i as u32;
+            self.schedule(at, What::Join(i));
+        }
+        let deadline = self.now + limit;
+        while self.now < deadline {
+            if self.nodes.iter().all(|n| n.joined || !n.alive) {
+                return true;
+            }
+            self.run_for(Duration::from_millis(500));
+        }
+        self.nodes.iter().all(|n| n.joined || !n.alive)
+    }
+
+    /// Run the network for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        while let Some(Reverse(s)) = self.queue.peek() {
+            if s.at > until {
+                break;
+            }
+            let Some(Reverse(s)) = self.queue.pop() else { break };
+            self.now = s.at;
+            self.dispatch(s.what);
+        }
+        self.now = until;
+    }
+
+    /// Crash node `i`: it stops answering and sending, without a goodbye.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(n) = self.nodes.get_mut(i) {
+            n.alive = false;
+        }
+    }
+
+    /// Have node `i` leave gracefully; it stops once its neighbours were told.
+    pub fn leave(&mut self, i: usize) {
+        let now = self.instant();
+        if let Some(core) = self.nodes.get_mut(i).and_then(|n| n.core.as_mut()) {
+            core.handle(now, Input::Leave);
+            self.drain(i);
+        }
+    }
+
+    /// The oracle: the first `r` live nodes clockwise from `key` (inclusive).
+    pub fn oracle_successors(&self, key: &RingId, r: usize) -> Vec<PeerRef> {
+        let mut ids: Vec<(RingId, usize)> = self.live().into_iter().map(|i| (self.nodes[i].info.id, i)).collect();
+        ids.sort_unstable();
+        let start = ids.partition_point(|(id, _)| id < key);
+        (0..r.min(ids.len())).map(|k| self.nodes[ids[(start + k) % ids.len()].1].info.peer.clone()).collect()
+    }
+
+    /// Fraction of live nodes whose successor and predecessor are the
+    /// oracle's (the ring is consistent when this is 1.0).
+    pub fn ring_consistency(&self) -> f64 {
+        let mut ids: Vec<(RingId, usize)> = self.live().into_iter().map(|i| (self.nodes[i].info.id, i)).collect();
+        ids.sort_unstable();
+        let n = ids.len();
+        if n < 2 {
+            return 1.0;
+        }
+        let mut good = 0;
+        for (k, (_, i)) in ids.iter().enumerate() {
+            let want_succ = &self.nodes[ids[(k + 1) % n].1].info.peer;
+            let want_pred = &self.nodes[ids[(k + n - 1) % n].1].info.peer;
+            let Some(core) = self.nodes[*i].core.as_ref() else { continue };
+            let succ_ok = core.successors().first().is_some_and(|s| &s.peer == want_succ);
+            let pred_ok = core.predecessor().is_some_and(|p| &p.peer == want_pred);
+            if succ_ok && pred_ok {
+                good += 1;
+            }
+        }
+        good as f64 / n as f64
+    }
+
+    /// Every live node's view (id, predecessor, successors), for failure messages.
+    pub fn describe(&self) -> String {
+        let mut live = self.live();
+        live.sort_by_key(|&i| self.nodes[i].info.id);
+        let mut s = String::new();
+        for i in live {
+            let Some(c) = self.nodes[i].core.as_ref() else { continue };
+            s += &format!("\n  {:?} pred {:?} succs {:?}", c.me(), c.predecessor(), c.successors());
+        }
+        s
+    }
+
+    /// The nodes whose successor or predecessor differ from the oracle's.
+    pub fn describe_bad(&self) -> String {
+        let mut ids: Vec<(RingId, usize)> = self.live().into_iter().map(|i| (self.nodes[i].info.id, i)).collect();
+        ids.sort_unstable();
+        let n = ids.len();
+        let mut s = String::new();
+        for (k, (_, i)) in ids.iter().enumerate() {
+            let want_succ = &self.nodes[ids[(k + 1) % n].1].info;
+            let want_pred = &self.nodes[ids[(k + n - 1) % n].1].info;
+            let Some(c) = self.nodes[*i].core.as_ref() else { continue };
+            let succ_ok = c.successors().first().is_some_and(|x| x.same(want_succ));
+            let pred_ok = c.predecessor().is_some_and(|x| x.same(want_pred));
+            if !(succ_ok && pred_ok) {
+                s += &format!(
+                    "\n  {:?} pred {:?} (want {:?}) succ {:?} (want {:?})",
+                    c.me(),
+                    c.predecessor(),
+                    want_pred,
+                    c.successors().first(),
+                    want_succ
+                );
+            }
+        }
+        s
+    }
+
+    /// Run until every live node's successor and predecessor are the
+    /// oracle's, checking each second; returns the virtual time it took, or
+    /// `None` if `limit` passed first.
+    pub fn run_until_consistent(&mut self, limit: Duration) -> Option<Duration> {
+        let start = self.now;
+        while self.now - start <= limit {
+            if self.ring_consistency() == 1.0 {
+                return Some(self.now - start);
+            }
+            self.run_for(Duration::from_secs(1));
+        }
+        None
+    }
+
+    /// Run `count` lookups of random keys from random live nodes at once,
+    /// wait for them, and compare each result with the oracle's first
+    /// `r = min(successor list length, live - 1)` successors.
+    pub fn check_lookups(&mut self, count: usize) -> LookupCheck {
+        let live = self.live();
+        let mut started = Vec::with_capacity(count);
+        for _ in 0..count {
+            let i = live[self.rng.random_range(0..live.len())];
+            let mut key = [0u8; 32];
+            self.rng.fill(&mut key);
+            let key = RingId(key);
+            let now = self.instant();
+            let Some(core) = self.nodes[i].core.as_mut() else { continue };
+            let id = core.start_lookup(now, key);
+            self.drain(i);
+            started.push((i, id, key));
+        }
+        let limit = self.cfg.chord.lookup_timeout + Duration::from_secs(1);
+        let mut waited = Duration::ZERO;
+        while waited < limit && started.iter().any(|(i, id, _)| !self.results.contains_key(&(*i, *id))) {
+            self.run_for(Duration::from_millis(100));
+            waited += Duration::from_millis(100);
+        }
+        let r = self.cfg.chord.successors.min(live.len().saturating_sub(1)).max(1);
+        let mut check = LookupCheck { total: started.len(), ..LookupCheck::default() };
+        for (i, id, key) in started {
+            match self.results.remove(&(i, id)) {
+                Some(Ok(res)) => {
+                    check.hops.push(res.hops);
+                    let got: Vec<PeerRef> = res.successors.iter().take(r).map(|n| n.peer.clone()).collect();
+                    let want = self.oracle_successors(&key, r);
+                    if got == want {
+                        check.correct += 1;
+                    } else if check.mismatches.len() < 5 {
+                        let short =
+                            |l: &[PeerRef]| l.iter().map(|p| RingId::hash(&p.0).short()).collect::<Vec<_>>().join(",");
+                        check.mismatches.push(format!(
+                            "from {} key {}: got [{}] want [{}]",
+                            self.nodes[i].info.id.short(),
+                            key.short(),
+                            short(&got),
+                            short(&want)
+                        ));
+                    }
+                }
+                _ => check.failed += 1,
+            }
+        }
+        check
+    }
+
+    fn instant(&self) -> Instant {
+        self.base + self.now
+    }
+
+    fn latency(&mut self) -> Duration {
+        let (lo, hi) = (self.cfg.min_latency.as_micros() as u64, self.cfg.max_latency.as_micros() as u64);
+        Duration::from_micros(if hi > lo { self.rng.random_range(lo..=hi) } else { lo })
+    }
+
+    fn schedule(&mut self, at: Duration, what: What) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled { at, seq: self.seq, what }));
+    }
+
+    fn start(&mut self, i: usize) {
+        let now = self.instant();
+        self.nodes[i].core = Some(Chord::new(self.nodes[i].info.clone(), self.cfg.chord.clone(), now));
+        self.drain(i);
+    }
+
+    fn random_joined(&mut self, except: usize) -> Option<usize> {
+        let pool: Vec<usize> =
+            (0..self.nodes.len()).filter(|&k| k != except && self.nodes[k].alive && self.nodes[k].joined).collect();
+        if pool.is_empty() { None } else { Some(pool[self.rng.random_range(0..pool.len())]) }
+    }
+
+    fn dispatch(&mut self, what: What) {
+        let now = self.instant();
+        match what {
+            What::Join(i) => {
+                if !self.nodes[i].alive {
+                    return;
+                }
+                if self.nodes[i].core.is_none() {
+                    self.start(i);
+                }
+                if let Some(via) = self.random_joined(i) {
+                    let via = self.nodes[via].info.clone();
+                    if let Some(core) = self.nodes[i].core.as_mut() {
+                        core.handle(now, Input::Join(via));
+                    }
+                    self.drain(i);
+                }
+            }
+            What::Timer(i) => {
+                let n = &mut self.nodes[i];
+                if n.timer != Some(self.now) {
+                    return; // superseded by an earlier wakeup
+                }
+                n.timer = None;
+                if let (true, Some(core)) = (n.alive, n.core.as_mut()) {
+                    if core.poll_timeout().is_some_and(|t| t <= now) {
+                        core.handle(now, Input::Timeout);
+                    }
+                    self.drain(i);
+                }
+            }
+            What::Request { from, to, id, request } => {
+                let from_info = self.nodes[from].info.clone();
+                let n = &mut self.nodes[to];
+                let (true, Some(core)) = (n.alive, n.core.as_mut()) else {
+                    self.stats.dropped += 1;
+                    return;
+                };
+                let response = core.handle_request(now, from_info, request);
+                self.drain(to);
+                self.transmit(from, What::Response { to: from, id, response });
+            }
+            What::Response { to, id, response } => {
+                let n = &mut self.nodes[to];
+                if let (true, Some(core)) = (n.alive, n.core.as_mut()) {
+                    core.handle(now, Input::Response { id, response });
+                    self.drain(to);
+                }
+            }
+        }
+    }
+
+    /// Put a message on the wire: count it, maybe lose it, else deliver it
+    /// after a random latency.
+    fn transmit(&mut self, to: usize, what: What) {
+        self.stats.messages += 1;
+        if !self.nodes[to].alive || (self.cfg.loss > 0.0 && self.rng.random_bool(self.cfg.loss)) {
+            self.stats.dropped += 1;
+            return;
+        }
+        let at = self.now + self.latency();
+        self.schedule(at, what);
+    }
+
+    /// Carry out everything node `i`'s core asked for, then re-arm its timer.
+    fn drain(&mut self, i: usize) {
+        loop {
+            let Some(core) = self.nodes[i].core.as_mut() else { return };
+            let Some(out) = core.poll_output() else { break };
+            match out {
+                Output::Send { id, to, request } => match self.by_peer.get(&to.peer).copied() {
+                    Some(j) => self.transmit(j, What::Request { from: i, to: j, id, request }),
+                    None => {
+                        let now = self.instant();
+                        if let Some(core) = self.nodes[i].core.as_mut() {
+                            core.handle(now, Input::Failure { id });
+                        }
+                    }
+                },
+                Output::LookupDone { id, result } => {
+                    self.results.insert((i, id), result);
+                }
+                Output::Event(e) => self.on_event(i, e),
+            }
+        }
+        if let Some(t) = self.nodes[i].core.as_ref().and_then(|c| c.poll_timeout()) {
+            let at = t.saturating_duration_since(self.base).max(self.now);
+            let n = &mut self.nodes[i];
+            if n.timer.is_none_or(|x| at < x) {
+                n.timer = Some(at);
+                self.schedule(at, What::Timer(i));
+            }
+        }
+    }
+
+    fn on_event(&mut self, i: usize, e: Event) {
+        match e {
+            Event::Joined { .. } => self.nodes[i].joined = true,
+            Event::JoinFailed { .. } | Event::Alone => {
+                let at = self.now + Duration::from_secs(1);
+                self.schedule(at, What::Join(i));
+            }
+            Event::StabilizationRound => self.stats.stabilization_rounds += 1,
+            Event::Left => self.nodes[i].alive = false,
+            _ => {}
+        }
+    }
+}

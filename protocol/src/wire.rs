@@ -1,0 +1,260 @@
+//! Chord wire messages and their bounded CBOR encoding.
+//!
+//! Every message is size-limited before and after decoding; decoding never
+//! panics and reports failure as a [`WireError`] value. The protocol string
+//! carries the network name and a version, so two networks never mix.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::node::{Addr, NodeInfo};
+use crate::ring::RingId;
+
+/// Largest encoded Chord request accepted.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
+/// Largest encoded Chord response accepted.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// Most nodes in any list inside a message.
+pub const MAX_LIST: usize = 32;
+
+/// Why a message could not be encoded or decoded.
+#[derive(Debug, Error)]
+pub enum WireError {
+    /// The message is larger than the limit for its kind.
+    #[error("message of {size} bytes exceeds the {limit}-byte limit")]
+    TooLarge {
+        /// Bytes seen (or at least this many).
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The bytes are not a valid CBOR message of the expected shape.
+    #[error("undecodable message: {0}")]
+    Decode(String),
+    /// The message decoded but breaks a rule (sizes, lengths).
+    #[error("invalid message: {0}")]
+    Invalid(&'static str),
+    /// Encoding failed (a bug, not bad input).
+    #[error("cannot encode message: {0}")]
+    Encode(String),
+}
+
+/// A network's name: part of every protocol string.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NetworkName(String);
+
+impl NetworkName {
+    /// Checked constructor: 1–32 characters of `a-z`, `0-9` and `-`.
+    pub fn new(name: &str) -> Result<NetworkName, String> {
+        let ok = !name.is_empty()
+            && name.len() <= 32
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(NetworkName(name.to_string()))
+        } else {
+            Err(format!("network name {name:?} must be 1-32 characters of a-z, 0-9 and '-'"))
+        }
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The libp2p protocol string of the Chord protocol on this network.
+    pub fn chord_protocol(&self) -> String {
+        format!("/dhtr/{}/chord/1", self.0)
+    }
+}
+
+impl fmt::Display for NetworkName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A Chord request as sent: the sender's addresses (so the receiver can
+/// route to it later) and the request itself. The sender's identity comes
+/// from the authenticated connection, not from the message.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WireRequest {
+    /// Where the sender can be dialled.
+    pub sender_addrs: Vec<Addr>,
+    /// The request.
+    pub body: Request,
+}
+
+/// Chord requests (Chord §4–5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// One step of an iterative lookup: "who succeeds `key`, or who is closer?"
+    FindSuccessor {
+        /// The key looked up.
+        key: RingId,
+    },
+    /// Stabilization: "what are your predecessor and successor list?"
+    GetNeighbours,
+    /// "I think I might be your predecessor."
+    Notify,
+    /// Liveness check (check_predecessor).
+    Ping,
+    /// Graceful leave: the sender hands its neighbours to the receiver.
+    Leaving {
+        /// The leaver's predecessor.
+        predecessor: Option<NodeInfo>,
+        /// The leaver's successor list.
+        successors: Vec<NodeInfo>,
+    },
+}
+
+impl Request {
+    /// A short name for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::FindSuccessor { .. } => "find_successor",
+            Request::GetNeighbours => "neighbours",
+            Request::Notify => "notify",
+            Request::Ping => "ping",
+            Request::Leaving { .. } => "leaving",
+        }
+    }
+}
+
+/// Chord responses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    /// The lookup ends here: the key's successor list.
+    Successors {
+        /// Successors of the key, clockwise.
+        successors: Vec<NodeInfo>,
+    },
+    /// The lookup continues: nodes closer to the key, closest first.
+    Closer {
+        /// Closest preceding nodes of the key.
+        nodes: Vec<NodeInfo>,
+    },
+    /// Answer to [`Request::GetNeighbours`].
+    Neighbours {
+        /// The responder's predecessor.
+        predecessor: Option<NodeInfo>,
+        /// The responder's successor list.
+        successors: Vec<NodeInfo>,
+    },
+    /// Acknowledges `Notify`, `Ping` and `Leaving`.
+    Ack,
+}
+
+impl Response {
+    fn lists_ok(&self) -> bool {
+        match self {
+            Response::Successors { successors: l } | Response::Closer { nodes: l } => l.len() <= MAX_LIST,
+            Response::Neighbours { successors, .. } => successors.len() <= MAX_LIST,
+            Response::Ack => true,
+        }
+    }
+}
+
+/// Encode a message as CBOR, refusing to exceed `limit` bytes.
+pub fn encode<T: Serialize>(msg: &T, limit: usize) -> Result<Vec<u8>, WireError> {
+    let mut buf = Vec::with_capacity(256);
+    ciborium::into_writer(msg, &mut buf).map_err(|e| WireError::Encode(e.to_string()))?;
+    if buf.len() > limit {
+        return Err(WireError::TooLarge { size: buf.len(), limit });
+    }
+    Ok(buf)
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, WireError> {
+    if bytes.len() > limit {
+        return Err(WireError::TooLarge { size: bytes.len(), limit });
+    }
+    ciborium::from_reader(bytes).map_err(|e| WireError::Decode(e.to_string()))
+}
+
+/// Decode a request, checking sizes and list lengths.
+pub fn decode_request(bytes: &[u8]) -> Result<WireRequest, WireError> {
+    let req: WireRequest = decode(bytes, MAX_REQUEST_BYTES)?;
+    if req.sender_addrs.len() > crate::node::MAX_ADDRS {
+        return Err(WireError::Invalid("too many sender addresses"));
+    }
+    if let Request::Leaving { successors, .. } = &req.body {
+        if successors.len() > MAX_LIST {
+            return Err(WireError::Invalid("successor list too long"));
+        }
+    }
+    Ok(req)
+}
+
+/// Decode a response, checking sizes and list lengths.
+pub fn decode_response(bytes: &[u8]) -> Result<Response, WireError> {
+    let resp: Response = decode(bytes, MAX_RESPONSE_BYTES)?;
+    if !resp.lists_ok() {
+        return Err(WireError::Invalid("node list too long"));
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::PeerRef;
+
+    fn node(b: u8) -> NodeInfo {
+        NodeInfo::new(PeerRef(vec![b; 38]), vec![Addr(vec![4, 127, 0, 0, b])])
+    }
+
+    #[test]
+    fn round_trip() {
+        let req = WireRequest {
+            sender_addrs: vec![Addr(vec![1, 2])],
+            body: Request::FindSuccessor { key: RingId::hash(b"k") },
+        };
+        let bytes = encode(&req, MAX_REQUEST_BYTES).ok();
+        let back = bytes.as_deref().map(decode_request);
+        assert!(matches!(back, Some(Ok(WireRequest { body: Request::FindSuccessor { .. }, .. }))));
+        let resp = Response::Neighbours { predecessor: Some(node(1)), successors: vec![node(2), node(3)] };
+        let bytes = encode(&resp, MAX_RESPONSE_BYTES).unwrap_or_default();
+        match decode_response(&bytes) {
+            Ok(r) => {
+                assert_eq!(r, resp);
+                if let Response::Neighbours { predecessor: Some(p), .. } = r {
+                    assert_eq!(p.id, RingId::hash(&[1; 38]));
+                }
+            }
+            Err(e) => panic!("decode failed: {e}"),
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for bytes in [&b""[..], b"\xff\xff\xff", b"\xa1\x61x\x01", &[0x9f; 4000][..]] {
+            assert!(decode_request(bytes).is_err());
+            assert!(decode_response(bytes).is_err());
+        }
+        let big = vec![0u8; MAX_REQUEST_BYTES + 1];
+        assert!(matches!(decode_request(&big), Err(WireError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn oversized_lists_and_identities_are_rejected() {
+        let resp = Response::Closer { nodes: (0..40).map(node).collect() };
+        let bytes = encode(&resp, MAX_RESPONSE_BYTES).unwrap_or_default();
+        assert!(matches!(decode_response(&bytes), Err(WireError::Invalid(_))));
+        let bad = Response::Closer { nodes: vec![NodeInfo::new(PeerRef(vec![0; 100]), vec![])] };
+        let bytes = encode(&bad, MAX_RESPONSE_BYTES).unwrap_or_default();
+        assert!(decode_response(&bytes).is_err());
+    }
+
+    #[test]
+    fn network_names() {
+        assert!(NetworkName::new("main-1").is_ok());
+        assert!(NetworkName::new("Main").is_err());
+        assert!(NetworkName::new("").is_err());
+        assert!(NetworkName::new(&"a".repeat(33)).is_err());
+        let n = NetworkName::new("test").map(|n| n.chord_protocol()).unwrap_or_default();
+        assert_eq!(n, "/dhtr/test/chord/1");
+    }
+}
