@@ -1,1 +1,231 @@
-fn main() {}
+//! `dhtr`: a peer-to-peer DNS resolver node. Nodes form a Chord ring over
+//! libp2p; see `DESIGN.md` and the README for the whole picture.
+
+mod behaviour;
+mod codec;
+mod config;
+mod event_loop;
+mod handle;
+mod identity;
+mod report;
+mod transport;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use clap::{Args, Parser, Subcommand};
+use dhtr_bootstrap::PeerStore;
+use dhtr_monitoring::{Metrics, Registry};
+use dhtr_protocol::RingId;
+use tokio::sync::{mpsc, watch};
+use tracing::info;
+
+use crate::config::{Overrides, Settings};
+use crate::handle::NodeHandle;
+
+/// A peer-to-peer DNS resolver node on a Chord ring.
+#[derive(Parser)]
+#[command(name = "dhtr", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a node.
+    Run(RunArgs),
+    /// Create the identity key in the data dir (never overwrites one).
+    Keygen(DirArgs),
+    /// Print the node's PeerId and ring id (creating the key if missing).
+    Id(DirArgs),
+    /// Show a running node's status (peer id, predecessor, successors, peers).
+    Status {
+        /// The node's HTTP endpoint (its --http-listen).
+        #[arg(long, env = "DHTR_HTTP", default_value = "127.0.0.1:9464")]
+        http: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask a running node for a name's key, chunk, committee and hop count.
+    Lookup {
+        /// The node's HTTP endpoint (its --http-listen).
+        #[arg(long, env = "DHTR_HTTP", default_value = "127.0.0.1:9464")]
+        http: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The DNS name.
+        name: String,
+    },
+}
+
+#[derive(Args)]
+struct DirArgs {
+    /// Configuration file (TOML); only its data_dir is used here.
+    #[arg(long, short = 'c', env = "DHTR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory holding identity.key.
+    #[arg(long, env = "DHTR_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Configuration file (TOML). Flags override it; it overrides defaults.
+    #[arg(long, short = 'c', env = "DHTR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory: identity key, peer store. [default: dhtr-data]
+    #[arg(long, env = "DHTR_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// libp2p listen multiaddr, repeatable. [default: /ip4/0.0.0.0/tcp/4001 and /ip4/0.0.0.0/udp/4001/quic-v1]
+    #[arg(long, env = "DHTR_LISTEN", value_delimiter = ',')]
+    listen: Vec<String>,
+    /// Bootstrap peer multiaddr ending in /p2p/<peer id>, repeatable.
+    #[arg(long, env = "DHTR_BOOTSTRAP", value_delimiter = ',')]
+    bootstrap: Vec<String>,
+    /// Address to advertise to peers (e.g. a public IP behind NAT), repeatable.
+    #[arg(long, env = "DHTR_EXTERNAL_ADDR", value_delimiter = ',')]
+    external_addr: Vec<String>,
+    /// HTTP endpoint for /metrics, /healthz, /status, /lookup. [default: 127.0.0.1:9464]
+    #[arg(long, env = "DHTR_HTTP_LISTEN")]
+    http_listen: Option<String>,
+    /// Network name; part of every protocol string. [default: main]
+    #[arg(long, env = "DHTR_NETWORK")]
+    network: Option<String>,
+    /// Log filter, e.g. `info` or `dhtr=debug,libp2p=warn`; RUST_LOG wins. [default: info]
+    #[arg(long, env = "DHTR_LOG")]
+    log: Option<String>,
+    /// Log JSON lines instead of text.
+    #[arg(long, env = "DHTR_LOG_JSON")]
+    log_json: bool,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Run(args) => run(args),
+        Cmd::Keygen(args) => keygen(args),
+        Cmd::Id(args) => id(args),
+        Cmd::Status { http, json } => dhtr_monitoring::get_status(&http)
+            .map_err(Into::into)
+            .and_then(|s| print_report(&s, json, |s| s.render_text())),
+        Cmd::Lookup { http, json, name } => dhtr_monitoring::get_lookup(&http, &name)
+            .map_err(Into::into)
+            .and_then(|r| print_report(&r, json, |r| r.render_text())),
+    };
+    if let Err(e) = result {
+        eprintln!("dhtr: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn print_report<T: serde::Serialize>(r: &T, json: bool, text: impl Fn(&T) -> String) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+    } else {
+        print!("{}", text(r));
+    }
+    Ok(())
+}
+
+fn data_dir(args: &DirArgs) -> Result<PathBuf> {
+    let o = Overrides { data_dir: args.data_dir.clone(), ..Overrides::default() };
+    Ok(Settings::resolve(args.config.as_deref(), o)?.data_dir)
+}
+
+fn keygen(args: DirArgs) -> Result<()> {
+    let dir = data_dir(&args)?;
+    let (key, created) = identity::load_or_create(&dir)?;
+    let what = if created { "created" } else { "already present, kept" };
+    println!("identity key {what}: {}", dir.join(identity::KEY_FILE).display());
+    println!("peer_id: {}", key.public().to_peer_id());
+    Ok(())
+}
+
+fn id(args: DirArgs) -> Result<()> {
+    let dir = data_dir(&args)?;
+    let (key, _) = identity::load_or_create(&dir)?;
+    let peer = key.public().to_peer_id();
+    println!("peer_id: {peer}");
+    println!("ring_id: {}", RingId::hash(&peer.to_bytes()).to_hex());
+    Ok(())
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let overrides = Overrides {
+        network: args.network,
+        data_dir: args.data_dir,
+        listen: args.listen,
+        external_addrs: args.external_addr,
+        bootstrap: args.bootstrap,
+        http_listen: args.http_listen,
+        log: args.log,
+        log_json: args.log_json,
+    };
+    let settings = Settings::resolve(args.config.as_deref(), overrides)?;
+    dhtr_monitoring::init_tracing(&settings.log, settings.log_json)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    rt.block_on(serve(settings))
+}
+
+async fn serve(settings: Settings) -> Result<()> {
+    let (key, created) = identity::load_or_create(&settings.data_dir)?;
+    let peer_id = key.public().to_peer_id();
+    info!(
+        %peer_id,
+        ring_id = %RingId::hash(&peer_id.to_bytes()).to_hex(),
+        network = %settings.network,
+        data_dir = %settings.data_dir.display(),
+        "{} identity",
+        if created { "created a new" } else { "loaded the" }
+    );
+    let store = PeerStore::open_in_dir(&settings.data_dir)?;
+
+    let mut registry = Registry::default();
+    let metrics = Metrics::register(&mut registry);
+    let p2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
+    let mut swarm = behaviour::build_swarm(key, &settings, &mut registry)?;
+    for addr in &settings.listen {
+        swarm.listen_on(addr.clone()).map_err(|e| anyhow!("cannot listen on {addr}: {e}"))?;
+    }
+    for addr in &settings.external_addrs {
+        swarm.add_external_address(addr.clone());
+    }
+    let http = dhtr_monitoring::bind(settings.http_listen).await?;
+    info!("HTTP endpoint on http://{}/ (metrics, healthz, status, lookup)", settings.http_listen);
+
+    let (tx, rx) = mpsc::channel(256);
+    let handle = NodeHandle::new(tx, settings.params);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let node = event_loop::NodeLoop::new(swarm, settings, rx, metrics, p2p_metrics, store);
+    let mut node_task = tokio::spawn(node.run(shutdown_rx.clone()));
+    let mut http_rx = shutdown_rx;
+    let http_task = tokio::spawn(dhtr_monitoring::serve(http, Arc::new(registry), handle, async move {
+        let _ = http_rx.changed().await;
+    }));
+
+    tokio::select! {
+        sig = shutdown_signal() => info!("{sig}: shutting down"),
+        res = &mut node_task => return res.context("the node task panicked")?,
+    }
+    let _ = shutdown_tx.send(true);
+    node_task.await.context("the node task panicked")??;
+    let _ = http_task.await;
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}

@@ -1,0 +1,352 @@
+//! Configuration: embedded defaults, overridden by a TOML file, overridden by
+//! command-line flags (each flag can also come from a `DHTR_*` variable).
+//! Every value is validated here, and an error names the flag or key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use dhtr_bootstrap::{BootstrapAddr, check_listen_addr};
+use dhtr_protocol::{NetworkName, NetworkParams};
+use libp2p::Multiaddr;
+use serde::{Deserialize, Serialize};
+
+/// The `[ring]` table: Chord timing and sizes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RingSection {
+    /// Length of the successor list (at least the committee size).
+    pub successors: usize,
+    /// Milliseconds between stabilize rounds.
+    pub stabilize_interval_ms: u64,
+    /// Milliseconds between fix_fingers ticks.
+    pub fix_fingers_interval_ms: u64,
+    /// Milliseconds between predecessor liveness checks.
+    pub check_predecessor_interval_ms: u64,
+    /// Milliseconds before one Chord request attempt is given up.
+    pub rpc_timeout_ms: u64,
+    /// Attempts per Chord request before the peer is declared failed.
+    pub rpc_attempts: u8,
+    /// Milliseconds before a whole lookup is given up.
+    pub lookup_timeout_ms: u64,
+}
+
+impl Default for RingSection {
+    fn default() -> Self {
+        let c = dhtr_protocol::Config::default();
+        RingSection {
+            successors: c.successors,
+            stabilize_interval_ms: c.stabilize_interval.as_millis() as u64,
+            fix_fingers_interval_ms: c.fix_fingers_interval.as_millis() as u64,
+            check_predecessor_interval_ms: c.check_predecessor_interval.as_millis() as u64,
+            rpc_timeout_ms: c.rpc_timeout.as_millis() as u64,
+            rpc_attempts: c.rpc_attempts,
+            lookup_timeout_ms: c.lookup_timeout.as_millis() as u64,
+        }
+    }
+}
+
+/// The `[limits]` table: libp2p connection limits.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Most established connections in total.
+    pub max_connections: u32,
+    /// Most established connections to one peer.
+    pub max_connections_per_peer: u32,
+    /// Most incoming connections still handshaking.
+    pub max_pending_incoming: u32,
+    /// Most outgoing connections still handshaking.
+    pub max_pending_outgoing: u32,
+    /// Seconds an idle connection is kept open.
+    pub idle_connection_timeout_secs: u64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            max_connections: 256,
+            max_connections_per_peer: 2,
+            max_pending_incoming: 64,
+            max_pending_outgoing: 64,
+            idle_connection_timeout_secs: 60,
+        }
+    }
+}
+
+/// The configuration file, as written by a user. Unknown keys are errors.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    /// Network name; part of every protocol string.
+    pub network: String,
+    /// Where the identity key, peer store and (later) the ledger live.
+    pub data_dir: PathBuf,
+    /// libp2p listen multiaddrs.
+    pub listen: Vec<String>,
+    /// Addresses to advertise in addition to the listen addresses.
+    pub external_addrs: Vec<String>,
+    /// Bootstrap multiaddrs, each ending in `/p2p/<peer id>`.
+    pub bootstrap: Vec<String>,
+    /// Address of the HTTP endpoint (`/metrics`, `/status`, ...).
+    pub http_listen: String,
+    /// Log filter (`RUST_LOG` syntax); `RUST_LOG` itself wins if set.
+    pub log: String,
+    /// Log as JSON lines instead of text.
+    pub log_json: bool,
+    /// Top bits of a key that select its chunk (a network parameter).
+    pub chunk_bits: u8,
+    /// Byzantine members a committee tolerates; committees have 3f+1 (a network parameter).
+    pub f: u8,
+    /// Chord timing.
+    pub ring: RingSection,
+    /// Connection limits.
+    pub limits: LimitsSection,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        let p = NetworkParams::default();
+        FileConfig {
+            network: "main".into(),
+            data_dir: PathBuf::from("dhtr-data"),
+            listen: vec!["/ip4/0.0.0.0/tcp/4001".into(), "/ip4/0.0.0.0/udp/4001/quic-v1".into()],
+            external_addrs: Vec::new(),
+            bootstrap: Vec::new(),
+            http_listen: "127.0.0.1:9464".into(),
+            log: "info".into(),
+            log_json: false,
+            chunk_bits: p.chunk_bits,
+            f: p.f,
+            ring: RingSection::default(),
+            limits: LimitsSection::default(),
+        }
+    }
+}
+
+impl FileConfig {
+    /// Read a TOML file; a syntax error or unknown key names the file and key.
+    pub fn load(path: &Path) -> Result<FileConfig> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow!("config file {}: {}", path.display(), e.to_string().trim_end()))
+    }
+}
+
+/// Values given on the command line (or in `DHTR_*` variables); each
+/// replaces the file's value when present.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--network`
+    pub network: Option<String>,
+    /// `--data-dir`
+    pub data_dir: Option<PathBuf>,
+    /// `--listen` (repeatable)
+    pub listen: Vec<String>,
+    /// `--external-addr` (repeatable)
+    pub external_addrs: Vec<String>,
+    /// `--bootstrap` (repeatable)
+    pub bootstrap: Vec<String>,
+    /// `--http-listen`
+    pub http_listen: Option<String>,
+    /// `--log`
+    pub log: Option<String>,
+    /// `--log-json`
+    pub log_json: bool,
+}
+
+/// The validated configuration a node runs with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Network name.
+    pub network: NetworkName,
+    /// Network parameters.
+    pub params: NetworkParams,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// libp2p listen addresses.
+    pub listen: Vec<Multiaddr>,
+    /// Extra advertised addresses.
+    pub external_addrs: Vec<Multiaddr>,
+    /// Bootstrap peers.
+    pub bootstrap: Vec<BootstrapAddr>,
+    /// HTTP endpoint address.
+    pub http_listen: SocketAddr,
+    /// Log filter.
+    pub log: String,
+    /// JSON logs.
+    pub log_json: bool,
+    /// Chord configuration.
+    pub chord: dhtr_protocol::Config,
+    /// Connection limits.
+    pub limits: LimitsSection,
+}
+
+impl Settings {
+    /// Merge defaults, the optional file and the overrides, and validate.
+    pub fn resolve(file: Option<&Path>, o: Overrides) -> Result<Settings> {
+        let mut f = match file {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
+        // Where a value came from, for error messages.
+        let src = |flag: bool, flag_name: &str, key: &str| {
+            if flag { flag_name.to_string() } else { format!("config key `{key}`") }
+        };
+        let listen_from_flag = !o.listen.is_empty();
+        let ext_from_flag = !o.external_addrs.is_empty();
+        let boot_from_flag = !o.bootstrap.is_empty();
+        let net_from_flag = o.network.is_some();
+        let http_from_flag = o.http_listen.is_some();
+        if let Some(v) = o.network {
+            f.network = v;
+        }
+        if let Some(v) = o.data_dir {
+            f.data_dir = v;
+        }
+        if listen_from_flag {
+            f.listen = o.listen;
+        }
+        if ext_from_flag {
+            f.external_addrs = o.external_addrs;
+        }
+        if boot_from_flag {
+            f.bootstrap = o.bootstrap;
+        }
+        if let Some(v) = o.http_listen {
+            f.http_listen = v;
+        }
+        if let Some(v) = o.log {
+            f.log = v;
+        }
+        f.log_json |= o.log_json;
+
+        let network =
+            NetworkName::new(&f.network).map_err(|e| anyhow!("{}: {e}", src(net_from_flag, "--network", "network")))?;
+        let params = NetworkParams::new(f.chunk_bits, f.f).map_err(|e| anyhow!("config key `chunk_bits`/`f`: {e}"))?;
+        let mut listen = Vec::new();
+        for a in &f.listen {
+            let what = src(listen_from_flag, "--listen", "listen");
+            let m: Multiaddr = a.parse().map_err(|e| anyhow!("{what}: {a:?} is not a multiaddr: {e}"))?;
+            check_listen_addr(&m).map_err(|e| anyhow!("{what}: {e}"))?;
+            listen.push(m);
+        }
+        if listen.is_empty() {
+            bail!("{}: at least one listen address is needed", src(listen_from_flag, "--listen", "listen"));
+        }
+        let mut external_addrs = Vec::new();
+        for a in &f.external_addrs {
+            let what = src(ext_from_flag, "--external-addr", "external_addrs");
+            external_addrs.push(a.parse::<Multiaddr>().map_err(|e| anyhow!("{what}: {a:?} is not a multiaddr: {e}"))?);
+        }
+        let mut bootstrap = Vec::new();
+        for a in &f.bootstrap {
+            let what = src(boot_from_flag, "--bootstrap", "bootstrap");
+            bootstrap.push(BootstrapAddr::parse(a).map_err(|e| anyhow!("{what}: {e}"))?);
+        }
+        let http_listen: SocketAddr = f.http_listen.parse().map_err(|e| {
+            anyhow!(
+                "{}: {:?} is not an IP:port address: {e}",
+                src(http_from_flag, "--http-listen", "http_listen"),
+                f.http_listen
+            )
+        })?;
+        let r = &f.ring;
+        let n = params.committee_size();
+        if r.successors < n || r.successors > dhtr_protocol::wire::MAX_LIST {
+            bail!(
+                "config key `ring.successors` = {}: it must be between the committee size {n} and {}",
+                r.successors,
+                dhtr_protocol::wire::MAX_LIST
+            );
+        }
+        for (key, v) in [
+            ("ring.stabilize_interval_ms", r.stabilize_interval_ms),
+            ("ring.fix_fingers_interval_ms", r.fix_fingers_interval_ms),
+            ("ring.check_predecessor_interval_ms", r.check_predecessor_interval_ms),
+            ("ring.rpc_timeout_ms", r.rpc_timeout_ms),
+            ("ring.lookup_timeout_ms", r.lookup_timeout_ms),
+        ] {
+            if !(10..=3_600_000).contains(&v) {
+                bail!("config key `{key}` = {v}: it must be between 10 and 3600000 milliseconds");
+            }
+        }
+        if r.rpc_attempts == 0 {
+            bail!("config key `ring.rpc_attempts` must be at least 1");
+        }
+        let chord = dhtr_protocol::Config {
+            successors: r.successors,
+            stabilize_interval: Duration::from_millis(r.stabilize_interval_ms),
+            fix_fingers_interval: Duration::from_millis(r.fix_fingers_interval_ms),
+            check_predecessor_interval: Duration::from_millis(r.check_predecessor_interval_ms),
+            rpc_timeout: Duration::from_millis(r.rpc_timeout_ms),
+            rpc_attempts: r.rpc_attempts,
+            lookup_timeout: Duration::from_millis(r.lookup_timeout_ms),
+            ..dhtr_protocol::Config::default()
+        };
+        let l = &f.limits;
+        if l.max_connections == 0 || l.max_connections_per_peer == 0 {
+            bail!("config keys `limits.max_connections` and `limits.max_connections_per_peer` must be at least 1");
+        }
+        Ok(Settings {
+            network,
+            params,
+            data_dir: f.data_dir,
+            listen,
+            external_addrs,
+            bootstrap,
+            http_listen,
+            log: f.log,
+            log_json: f.log_json,
+            chord,
+            limits: f.limits,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(file: Option<&Path>, o: Overrides) -> String {
+        match Settings::resolve(file, o) {
+            Ok(_) => String::new(),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = Settings::resolve(None, Overrides::default());
+        assert!(s.is_ok(), "{:?}", s.err());
+    }
+
+    #[test]
+    fn flags_override_the_file_and_errors_name_their_source() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("dhtr.toml");
+        std::fs::write(&path, "network = \"lab\"\nhttp_listen = \"127.0.0.1:1\"\n[ring]\nsuccessors = 10\n")?;
+        let s = Settings::resolve(
+            Some(&path),
+            Overrides { http_listen: Some("127.0.0.2:2".into()), ..Overrides::default() },
+        )?;
+        assert_eq!(s.network.as_str(), "lab");
+        assert_eq!(s.http_listen.to_string(), "127.0.0.2:2");
+        assert_eq!(s.chord.successors, 10);
+
+        let e = err(None, Overrides { listen: vec!["/ip4/1.2.3.4/tcp/x".into()], ..Overrides::default() });
+        assert!(e.contains("--listen"), "{e}");
+        let e = err(None, Overrides { bootstrap: vec!["/ip4/1.2.3.4/tcp/1".into()], ..Overrides::default() });
+        assert!(e.contains("--bootstrap") && e.contains("/p2p/"), "{e}");
+        std::fs::write(&path, "netwrok = \"x\"\n")?;
+        let e = err(Some(&path), Overrides::default());
+        assert!(e.contains("netwrok") && e.contains("dhtr.toml"), "{e}");
+        std::fs::write(&path, "[ring]\nsuccessors = 2\n")?;
+        let e = err(Some(&path), Overrides::default());
+        assert!(e.contains("ring.successors"), "{e}");
+        let e = err(None, Overrides { network: Some("Bad Name".into()), ..Overrides::default() });
+        assert!(e.contains("--network"), "{e}");
+        Ok(())
+    }
+}

@@ -1,0 +1,100 @@
+//! The cloneable handle through which everything outside the Swarm task
+//! (the HTTP endpoint now, the DNS resolver later) talks to the node.
+
+use std::time::{Duration, Instant};
+
+use dhtr_monitoring::{ApiError, LookupReport, NodeApi, StatusReport};
+use dhtr_protocol::key::{canonical_name, name_key};
+use dhtr_protocol::{LookupError, LookupResult, NetworkParams, RingId};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::report::peer_report;
+
+/// Where a lookup's outcome is sent.
+pub type LookupReply = oneshot::Sender<Result<LookupResult, LookupError>>;
+
+/// Requests to the Swarm task.
+pub enum Command {
+    /// Report the node's status.
+    Status(oneshot::Sender<StatusReport>),
+    /// Find the successor list of a key.
+    Lookup {
+        /// The key.
+        key: RingId,
+        /// Where the answer goes.
+        reply: LookupReply,
+    },
+}
+
+/// The node's task has stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("the node is shutting down")]
+pub struct NodeGone;
+
+/// A cheap, cloneable handle to the running node.
+#[derive(Clone)]
+pub struct NodeHandle {
+    tx: mpsc::Sender<Command>,
+    params: NetworkParams,
+}
+
+/// How long an HTTP caller waits for the node's answer.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl NodeHandle {
+    /// A handle sending to the Swarm task's command queue.
+    pub fn new(tx: mpsc::Sender<Command>, params: NetworkParams) -> NodeHandle {
+        NodeHandle { tx, params }
+    }
+
+    /// The node's status.
+    pub async fn status(&self) -> Result<StatusReport, NodeGone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Status(reply)).await.map_err(|_| NodeGone)?;
+        rx.await.map_err(|_| NodeGone)
+    }
+
+    /// The successor list of `key`, found through the ring.
+    pub async fn lookup(&self, key: RingId) -> Result<Result<LookupResult, LookupError>, NodeGone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Lookup { key, reply }).await.map_err(|_| NodeGone)?;
+        rx.await.map_err(|_| NodeGone)
+    }
+
+    /// Key, chunk and committee of a DNS name.
+    pub async fn committee(&self, name: &str) -> Result<LookupReport, ApiError> {
+        let canonical = canonical_name(name).map_err(|e| ApiError::BadRequest(format!("invalid `name`: {e}")))?;
+        let key = name_key(&canonical).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let chunk = self.params.chunk_of(&key);
+        let start = self.params.chunk_start(chunk);
+        let t0 = Instant::now();
+        let result = self.lookup(start).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let r = result.map_err(|e| ApiError::Failed(format!("lookup of chunk {} failed: {e}", chunk.0)))?;
+        let n = self.params.committee_size();
+        Ok(LookupReport {
+            name: canonical,
+            key: key.to_hex(),
+            chunk: chunk.0,
+            chunk_bits: self.params.chunk_bits,
+            chunk_start: start.to_hex(),
+            committee: r.successors.iter().take(n).map(peer_report).collect(),
+            successors: r.successors.iter().map(peer_report).collect(),
+            hops: r.hops,
+            duration_ms: t0.elapsed().as_secs_f64() * 1000.0,
+        })
+    }
+}
+
+impl NodeApi for NodeHandle {
+    async fn status(&self) -> Result<StatusReport, ApiError> {
+        match tokio::time::timeout(STATUS_TIMEOUT, NodeHandle::status(self)).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(ApiError::Unavailable(e.to_string())),
+            Err(_) => Err(ApiError::Unavailable("the node did not answer in time".into())),
+        }
+    }
+
+    async fn lookup(&self, name: String) -> Result<LookupReport, ApiError> {
+        self.committee(&name).await
+    }
+}
