@@ -35,7 +35,7 @@ const STRIKES_BEFORE_BAN: u32 = 3;
 /// How long a banned peer stays banned.
 const BAN: Duration = Duration::from_secs(600);
 /// How often the peer store is written when it changed.
-const SAVE_EVERY: Duration = Duration::from_secs(30);
+const SAVE_EVERY: Duration = Duration::from_secs(10);
 /// How long a graceful leave may take.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Distinct peers that must observe the same IP before an external address
@@ -191,6 +191,10 @@ impl NodeLoop {
                 self.plan.on_success();
                 self.joining_via = None;
                 self.joined = true;
+                // Remember who we joined through right away: a crash now
+                // must still be able to rejoin without --bootstrap.
+                self.on_neighbours_changed();
+                self.save_store();
             }
             Event::JoinFailed { via, error } => {
                 warn!(via = %report::peer_label_bytes(&via), "join failed: {error}");

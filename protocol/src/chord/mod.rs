@@ -393,7 +393,7 @@ impl Chord {
                 .successors
                 .iter()
                 .cloned()
-                .chain(successors.into_iter().filter(|s| !s.same(&from)))
+                .chain(successors.into_iter().take_while(|s| !s.same(&self.routing.me)).filter(|s| !s.same(&from)))
                 .collect();
             self.routing.set_successors(merged);
         }
@@ -509,7 +509,10 @@ impl Chord {
             candidates.push(x);
         }
         candidates.push(from);
-        candidates.extend(successors);
+        // Only the part of its list before me: what follows has wrapped
+        // around the ring and would re-import nodes between me and my
+        // successor that it has not yet noticed are dead (small rings).
+        candidates.extend(successors.into_iter().take_while(|n| !n.same(&self.routing.me)));
         let changed = self.routing.set_successors(candidates);
         let succ = self.routing.successor().clone();
         self.send(now, succ, Request::Notify, RpcPurpose::Notify);

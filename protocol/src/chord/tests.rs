@@ -112,3 +112,24 @@ fn graceful_leave_hands_over_neighbours() {
     sim.run_for(Duration::from_millis(300));
     assert_eq!(sim.ring_consistency(), 1.0);
 }
+
+#[test]
+fn small_rings_forget_crashed_nodes() {
+    // With fewer nodes than the successor list length, lists wrap around
+    // the ring; a crashed node must not keep circulating through them.
+    for (n, seed) in [(4, 21), (6, 22), (8, 23)] {
+        let mut sim = Sim::new(SimConfig::new(n, seed));
+        assert!(sim.build_ring(Duration::from_secs(60)));
+        assert!(sim.run_until_consistent(Duration::from_secs(60)).is_some());
+        sim.run_for(Duration::from_secs(10));
+        sim.kill(1);
+        if n > 4 {
+            sim.kill(3);
+        }
+        let took = sim.run_until_consistent(Duration::from_secs(60));
+        assert!(took.is_some(), "n={n}: ring not repaired: {}", sim.describe());
+        sim.run_for(Duration::from_secs(10));
+        let check = sim.check_lookups(50);
+        assert_eq!(check.correct, check.total, "n={n}: {:?}", check.mismatches);
+    }
+}

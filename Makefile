@@ -1,0 +1,63 @@
+# dhtr — build, run and test. `make run` and `make test` work on a fresh
+# Debian machine: `deps` installs what the build needs if it is missing.
+
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/dhtr-target
+CARGO ?= cargo
+# Arguments for `make run`, e.g. make run ARGS="--bootstrap /ip4/.../p2p/..."
+ARGS ?=
+# Seeds for the simulator tests (comma-separated); `make soak` picks random ones.
+DHTR_SIM_SEEDS ?= 11,23,42
+export DHTR_SIM_SEEDS
+
+# Debian packages the build needs (none beyond a C toolchain so far).
+DEB_PACKAGES := gcc make pkg-config
+
+.PHONY: all deps build release run test unit lint fmt sim soak clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(CARGO) build --workspace
+
+release: deps
+	$(CARGO) build --release -p dhtr-node
+
+# One node with embedded defaults: a 1-node ring, data in ./dhtr-data,
+# libp2p on port 4001 (TCP and QUIC), metrics on http://127.0.0.1:9464/metrics.
+run: release
+	$(CARGO_TARGET_DIR)/release/dhtr run $(ARGS)
+
+# Everything CI checks: formatting, clippy, unit and simulation tests,
+# and the real-process ring test.
+test: deps lint unit
+
+unit:
+	$(CARGO) test --workspace --all-targets -- --nocapture
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+# The simulator table: N = 100, 1000, 10000.
+sim:
+	$(CARGO) run --release -p dhtr-protocol --example sim
+
+# Longer randomised simulation runs (random seeds, printed so a failure can be replayed).
+soak:
+	@seeds=$$(for i in 1 2 3 4 5 6 7 8; do echo -n "$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '),"; done); \
+	seeds=$${seeds%,}; echo "DHTR_SIM_SEEDS=$$seeds"; \
+	DHTR_SIM_SEEDS=$$seeds $(CARGO) test --release -p dhtr-protocol --test sim -- --nocapture
+
+clean:
+	$(CARGO) clean
