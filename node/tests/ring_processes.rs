@@ -98,6 +98,14 @@ fn eight_processes_form_a_ring_repair_and_rejoin() {
     println!("n{crash_a} restarted without --bootstrap; oracle ring order: {}", cluster.ring_order());
     let took = cluster.wait_for_ring("n3 rejoining from its peer store", restarted);
     println!("n{crash_a} rejoined; ring of {} nodes converged in {:.1} s", NODES - 1, took.as_secs_f64());
+
+    // A graceful leave: SIGTERM makes node 5 hand its neighbours over and
+    // exit cleanly; the ring is whole again without failure detection.
+    let leaving = Instant::now();
+    let status = cluster.terminate(5);
+    assert!(status.success(), "n5 exits cleanly after SIGTERM, got {status}");
+    let took = cluster.wait_for_ring("n5 leaving gracefully", leaving);
+    println!("n5 left gracefully; ring of {} nodes consistent {:.1} s after SIGTERM", NODES - 2, took.as_secs_f64());
 }
 
 // ---------------------------------------------------------------------------
@@ -243,6 +251,33 @@ impl Cluster {
         child.wait().unwrap_or_else(|e| panic!("reap {label}: {e}"));
         if let Ok(mut log) = OpenOptions::new().append(true).open(&node.log_path) {
             let _ = writeln!(log, "===== test: {label} killed with SIGKILL =====");
+        }
+    }
+
+    /// Sends SIGTERM to node `index` (graceful leave) and waits for it to
+    /// exit; returns its exit status.
+    fn terminate(&mut self, index: usize) -> std::process::ExitStatus {
+        let node = &mut self.nodes[index - 1];
+        let label = node.label();
+        let mut child = node.child.take().unwrap_or_else(|| panic!("{label} is not running"));
+        let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {label}");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    if let Ok(mut log) = OpenOptions::new().append(true).open(&node.log_path) {
+                        let _ = writeln!(log, "===== test: {label} exited after SIGTERM: {status} =====");
+                    }
+                    return status;
+                }
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("{label} did not exit within 15 s of SIGTERM");
+                }
+            }
         }
     }
 
@@ -516,7 +551,7 @@ impl Cluster {
     /// Identities of the running nodes, sorted by ring id.
     fn live_ring(&self) -> Vec<Identity> {
         let mut ring: Vec<Identity> = self.running().map(|n| n.identity.clone()).collect();
-        ring.sort_by(|a, b| a.ring_id.cmp(&b.ring_id));
+        ring.sort_by_key(|a| a.ring_id);
         ring
     }
 
