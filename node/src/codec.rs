@@ -1,6 +1,11 @@
 //! The request-response codec of the Chord protocol: length-limited CBOR
-//! over one stream per request. Oversized or undecodable messages are
-//! `InvalidData` errors, which the event loop counts and penalises.
+//! over one stream per request.
+//!
+//! An oversized or undecodable *request* is read as a value
+//! ([`Inbound::Bad`]): request-response drops read errors of inbound streams
+//! silently, and the event loop must see them to count them and penalise the
+//! sender. An oversized or undecodable *response* is an `InvalidData` error,
+//! which request-response reports as an outbound failure.
 
 use std::io;
 
@@ -12,6 +17,26 @@ use libp2p::StreamProtocol;
 /// Encodes and decodes Chord messages.
 #[derive(Clone, Default)]
 pub struct ChordCodec;
+
+/// What came in on an inbound stream.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A well-formed request.
+    Request(WireRequest),
+    /// Bytes that are not one: the stream is dropped unanswered.
+    Bad {
+        /// `oversized` or `undecodable`, for metrics.
+        reason: &'static str,
+        /// What was wrong, for logs.
+        detail: String,
+    },
+}
+
+impl From<WireRequest> for Inbound {
+    fn from(r: WireRequest) -> Inbound {
+        Inbound::Request(r)
+    }
+}
 
 /// Read at most `limit` bytes; one byte more means the message is oversized.
 async fn read_limited<T: AsyncRead + Unpin + Send>(io: &mut T, limit: usize) -> io::Result<Vec<u8>> {
@@ -29,16 +54,25 @@ fn invalid(e: wire::WireError) -> io::Error {
 
 impl libp2p::request_response::Codec for ChordCodec {
     type Protocol = StreamProtocol;
-    type Request = WireRequest;
+    type Request = Inbound;
     type Response = Response;
 
     async fn read_request<T: AsyncRead + Unpin + Send>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-    ) -> io::Result<WireRequest> {
-        let bytes = read_limited(io, MAX_REQUEST_BYTES).await?;
-        wire::decode_request(&bytes).map_err(invalid)
+    ) -> io::Result<Inbound> {
+        let bad = |e: wire::WireError| {
+            let reason = if matches!(e, wire::WireError::TooLarge { .. }) { "oversized" } else { "undecodable" };
+            Inbound::Bad { reason, detail: e.to_string() }
+        };
+        match read_limited(io, MAX_REQUEST_BYTES).await {
+            Ok(bytes) => Ok(wire::decode_request(&bytes).map_or_else(bad, Inbound::Request)),
+            Err(e) if is_bad_message(&e) => {
+                Ok(bad(wire::WireError::TooLarge { size: MAX_REQUEST_BYTES + 1, limit: MAX_REQUEST_BYTES }))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn read_response<T: AsyncRead + Unpin + Send>(
@@ -54,8 +88,11 @@ impl libp2p::request_response::Codec for ChordCodec {
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        req: WireRequest,
+        req: Inbound,
     ) -> io::Result<()> {
+        let Inbound::Request(req) = req else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "refusing to send a bad request"));
+        };
         let bytes = wire::encode(&req, MAX_REQUEST_BYTES).map_err(invalid)?;
         io.write_all(&bytes).await?;
         io.close().await
@@ -77,4 +114,39 @@ impl libp2p::request_response::Codec for ChordCodec {
 /// connection problem)?
 pub fn is_bad_message(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::InvalidData
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::io::Cursor;
+    use libp2p::request_response::Codec;
+
+    fn proto() -> StreamProtocol {
+        StreamProtocol::new("/dhtr/test/chord/1")
+    }
+
+    fn read(bytes: Vec<u8>) -> Inbound {
+        let mut io = Cursor::new(bytes);
+        match futures::executor::block_on(ChordCodec.read_request(&proto(), &mut io)) {
+            Ok(i) => i,
+            Err(e) => panic!("bad requests are values, not errors: {e}"),
+        }
+    }
+
+    #[test]
+    fn bad_requests_are_values_with_a_reason() {
+        assert!(matches!(read(b"\xff\x00garbage".to_vec()), Inbound::Bad { reason: "undecodable", .. }));
+        assert!(matches!(read(vec![0; MAX_REQUEST_BYTES + 10]), Inbound::Bad { reason: "oversized", .. }));
+        let ok =
+            wire::encode(&WireRequest { sender_addrs: vec![], body: dhtr_protocol::Request::Ping }, MAX_REQUEST_BYTES);
+        assert!(matches!(read(ok.unwrap_or_default()), Inbound::Request(_)));
+    }
+
+    #[test]
+    fn bad_responses_are_invalid_data_errors() {
+        let mut io = Cursor::new(vec![0xffu8; 10]);
+        let r = futures::executor::block_on(ChordCodec.read_response(&proto(), &mut io));
+        assert!(r.is_err_and(|e| is_bad_message(&e)));
+    }
 }

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::behaviour::{Behaviour, BehaviourEvent, identify_protocol};
-use crate::codec::is_bad_message;
+use crate::codec::{Inbound, is_bad_message};
 use crate::config::Settings;
 use crate::handle::{Command, LookupReply};
 use crate::report;
@@ -273,7 +273,7 @@ impl NodeLoop {
             }
         };
         let kind = request.kind();
-        let wire = WireRequest { sender_addrs: self.advertised_wire(), body: request };
+        let wire = Inbound::Request(WireRequest { sender_addrs: self.advertised_wire(), body: request });
         let rid = self.swarm.behaviour_mut().chord.send_request_with_addresses(&peer, wire, to_multiaddrs(&to.addrs));
         self.outbound.insert(rid, (id, kind));
         self.metrics.chord_request(Direction::Out, kind);
@@ -399,14 +399,17 @@ impl NodeLoop {
         }
     }
 
-    fn on_chord_message(&mut self, e: request_response::Event<WireRequest, dhtr_protocol::Response>) {
+    fn on_chord_message(&mut self, e: request_response::Event<Inbound, dhtr_protocol::Response>) {
         let now = Instant::now();
         match e {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request { request, channel, .. } => {
-                    if self.banned.contains_key(&peer) {
-                        return; // dropping the channel closes the stream
-                    }
+                    // Dropping the channel unanswered closes the stream.
+                    let request = match request {
+                        _ if self.banned.contains_key(&peer) => return,
+                        Inbound::Request(r) => r,
+                        Inbound::Bad { reason, detail } => return self.penalise(peer, reason, &detail),
+                    };
                     let kind = request.body.kind();
                     self.metrics.chord_request(Direction::In, kind);
                     let from = NodeInfo::new(PeerRef(peer.to_bytes()), request.sender_addrs);
@@ -426,12 +429,14 @@ impl NodeLoop {
                     self.chord.handle(now, Input::Failure { id });
                 }
                 match &error {
-                    OutboundFailure::Io(e) if is_bad_message(e) => self.penalise(peer, "undecodable", e),
+                    OutboundFailure::Io(e) if is_bad_message(e) => {
+                        let reason = if e.to_string().contains("exceeds") { "oversized" } else { "undecodable" };
+                        self.penalise(peer, reason, &e.to_string());
+                    }
                     _ => debug!(%peer, "chord request failed: {error}"),
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => match &error {
-                InboundFailure::Io(e) if is_bad_message(e) => self.penalise(peer, "undecodable", e),
                 InboundFailure::Timeout => self.metrics.stream_dropped("chord", "timeout"),
                 _ => debug!(%peer, "inbound chord request failed: {error}"),
             },
@@ -439,11 +444,10 @@ impl NodeLoop {
         }
     }
 
-    /// A peer sent something undecodable or oversized: the stream is already
-    /// gone; count it, disconnect the peer, and ban it after repeated offences.
-    fn penalise(&mut self, peer: PeerId, reason: &str, e: &std::io::Error) {
-        let reason = if e.to_string().contains("exceeds") { "oversized" } else { reason };
-        warn!(%peer, "dropped a bad chord message ({reason}): {e}");
+    /// A peer sent something undecodable or oversized: drop the stream,
+    /// count it, disconnect the peer, and ban it after repeated offences.
+    fn penalise(&mut self, peer: PeerId, reason: &'static str, detail: &str) {
+        warn!(%peer, "dropped a bad chord message ({reason}): {detail}");
         self.metrics.peer_decode_error("chord");
         self.metrics.stream_dropped("chord", reason);
         self.metrics.peer_penalised();

@@ -189,6 +189,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let p2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
     let mut swarm = behaviour::build_swarm(key, &settings, &mut registry)?;
     for addr in &settings.listen {
+        transport::ensure_free(addr).map_err(|e| anyhow!("cannot listen on {addr}: {e}"))?;
         swarm.listen_on(addr.clone()).map_err(|e| anyhow!("cannot listen on {addr}: {e}"))?;
     }
     for addr in &settings.external_addrs {

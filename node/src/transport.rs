@@ -39,3 +39,31 @@ impl<T: Transport + Unpin> Transport for FreshPorts<T> {
         Pin::new(&mut self.get_mut().0).poll(cx)
     }
 }
+
+/// Check that a listen address is not taken by another process.
+///
+/// libp2p sets `SO_REUSEPORT` on its listening sockets, so a second node on
+/// the same address would start "successfully" and the kernel would split
+/// incoming connections between two identities. A plain bind without that
+/// option fails if anyone holds the port; the socket is closed again at once.
+pub fn ensure_free(addr: &Multiaddr) -> Result<(), std::io::Error> {
+    use libp2p::multiaddr::Protocol;
+    let mut ip = None;
+    let mut tcp = None;
+    let mut udp = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            Protocol::Tcp(port) => tcp = Some(port),
+            Protocol::Udp(port) => udp = Some(port),
+            _ => {}
+        }
+    }
+    let Some(ip) = ip else { return Ok(()) };
+    match (tcp, udp) {
+        (Some(port), _) if port != 0 => std::net::TcpListener::bind((ip, port)).map(drop),
+        (_, Some(port)) if port != 0 => std::net::UdpSocket::bind((ip, port)).map(drop),
+        _ => Ok(()),
+    }
+}

@@ -249,6 +249,44 @@ mod tests {
     }
 
     #[test]
+    fn random_and_mutated_bytes_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let valid = [
+            encode(&WireRequest { sender_addrs: vec![Addr(vec![1; 20])], body: Request::Notify }, MAX_REQUEST_BYTES),
+            encode(&Response::Closer { nodes: (0..5).map(node).collect() }, MAX_RESPONSE_BYTES),
+            encode(&Response::Neighbours { predecessor: Some(node(1)), successors: vec![node(2)] }, MAX_RESPONSE_BYTES),
+        ];
+        let valid: Vec<Vec<u8>> = valid.into_iter().filter_map(Result::ok).collect();
+        assert_eq!(valid.len(), 3);
+        for i in 0..20_000 {
+            let bytes = if i % 2 == 0 {
+                let len = rng.random_range(0..300);
+                (0..len).map(|_| rng.random()).collect::<Vec<u8>>()
+            } else {
+                // Flip, drop or duplicate bytes of a valid message.
+                let mut b = valid[i % valid.len()].clone();
+                for _ in 0..rng.random_range(1..4) {
+                    let at = rng.random_range(0..b.len());
+                    match rng.random_range(0..3) {
+                        0 => b[at] ^= 1 << rng.random_range(0..8),
+                        1 => {
+                            b.remove(at);
+                        }
+                        _ => b.insert(at, b[at]),
+                    }
+                    if b.is_empty() {
+                        break;
+                    }
+                }
+                b
+            };
+            let _ = decode_request(&bytes);
+            let _ = decode_response(&bytes);
+        }
+    }
+
+    #[test]
     fn network_names() {
         assert!(NetworkName::new("main-1").is_ok());
         assert!(NetworkName::new("Main").is_err());
