@@ -35,7 +35,10 @@ fn main() {
         cfg.join_spacing = Duration::from_micros((60_000_000 / n as u64).max(1));
         let mut sim = Sim::new(cfg);
         let joined = sim.build_ring(Duration::from_secs(600));
-        sim.run_for(Duration::from_secs(60));
+        eprintln!("N={n}: all joined at {:?} virtual, {:.1} s wall", sim.now(), started.elapsed().as_secs_f64());
+        let converged = sim.run_until_consistent(Duration::from_secs(600));
+        eprintln!("N={n}: ring consistent {converged:?} later, {:.1} s wall", started.elapsed().as_secs_f64());
+        sim.run_for(Duration::from_secs(30));
         // Upkeep traffic over a quiet minute.
         let before = sim.stats.messages;
         let quiet = Duration::from_secs(60);

@@ -64,9 +64,10 @@ impl NodeInfo {
         NodeInfo { id: RingId::hash(&peer.0), peer, addrs }
     }
 
-    /// Is this the same node (same identity) as `other`?
+    /// Is this the same node (same identity) as `other`? Compares the ring
+    /// ids, which are derived from the identities (fixed size, so cheap).
     pub fn same(&self, other: &NodeInfo) -> bool {
-        self.peer == other.peer
+        self.id == other.id
     }
 }
 

@@ -26,18 +26,23 @@ impl RingId {
 
     /// Clockwise distance from `self` to `other`: `other - self mod 2^256`.
     pub fn distance_to(&self, other: &RingId) -> RingId {
+        let (ah, al) = self.halves();
+        let (bh, bl) = other.halves();
+        let (lo, borrow) = bl.overflowing_sub(al);
+        let hi = bh.wrapping_sub(ah).wrapping_sub(borrow as u128);
         let mut out = [0u8; 32];
-        let mut borrow = 0i16;
-        for i in (0..32).rev() {
-            let mut d = other.0[i] as i16 - self.0[i] as i16 - borrow;
-            borrow = 0;
-            if d < 0 {
-                d += 256;
-                borrow = 1;
-            }
-            out[i] = d as u8;
-        }
+        out[..16].copy_from_slice(&hi.to_be_bytes());
+        out[16..].copy_from_slice(&lo.to_be_bytes());
         RingId(out)
+    }
+
+    /// The id as two big-endian 128-bit halves (high, low).
+    fn halves(&self) -> (u128, u128) {
+        let mut hi = [0u8; 16];
+        let mut lo = [0u8; 16];
+        hi.copy_from_slice(&self.0[..16]);
+        lo.copy_from_slice(&self.0[16..]);
+        (u128::from_be_bytes(hi), u128::from_be_bytes(lo))
     }
 
     /// `self + 2^i mod 2^256`: the start of finger `i` (Chord §4.2, with

@@ -141,21 +141,20 @@ impl Routing {
     /// from the fingers and successor list that lie in `(me, key)`, closest
     /// to `key` first.
     pub fn closest_preceding(&self, key: &RingId, k: usize) -> Vec<NodeInfo> {
-        let mut out: Vec<NodeInfo> = Vec::with_capacity(k + 4);
-        let mut consider = |n: &NodeInfo| {
-            if n.id.in_open(&self.me.id, key) && !out.iter().any(|m| m.same(n)) {
-                out.push(n.clone());
+        let mut out: Vec<&NodeInfo> = Vec::with_capacity(k + 8);
+        let mut last: Option<RingId> = None;
+        // Fingers repeat in runs; look at each run once.
+        for f in self.fingers.iter().rev().flatten().chain(self.successors.iter()) {
+            if last == Some(f.id) {
+                continue;
             }
-        };
-        for f in self.fingers.iter().rev().flatten() {
-            consider(f);
-        }
-        for s in &self.successors {
-            consider(s);
+            last = Some(f.id);
+            if f.id.in_open(&self.me.id, key) && !out.iter().any(|m| m.id == f.id) {
+                out.push(f);
+            }
         }
         out.sort_by_key(|n| n.id.distance_to(key));
-        out.truncate(k);
-        out
+        out.into_iter().take(k).cloned().collect()
     }
 
     /// Set finger `i` and every following finger whose start also falls in
