@@ -9,8 +9,9 @@ ARGS ?=
 DHTR_SIM_SEEDS ?= 11,23,42
 export DHTR_SIM_SEEDS
 
-# Debian packages the build needs (none beyond a C toolchain so far).
-DEB_PACKAGES := gcc make pkg-config
+# Debian packages the build needs: a C/C++ toolchain, and libclang for
+# RocksDB's bindgen (Debian's own librocksdb is too old for the crate).
+DEB_PACKAGES := gcc g++ make pkg-config clang libclang-dev
 
 .PHONY: all deps build release run test unit lint fmt sim soak clean
 
@@ -40,11 +41,11 @@ run: release
 test: deps lint unit
 
 unit:
-	$(CARGO) test --workspace --all-targets -- --nocapture
+	$(CARGO) test --workspace --all-targets --all-features -- --nocapture
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
@@ -53,11 +54,16 @@ fmt:
 sim:
 	$(CARGO) run --release -p dhtr-protocol --example sim
 
-# Longer randomised simulation runs (random seeds, printed so a failure can be replayed).
+# Longer randomised simulation runs of the Chord and ledger cores (random
+# seeds, printed so a failure can be replayed with DHTR_SIM_SEEDS /
+# DHTR_LEDGER_SEEDS).
 soak:
 	@seeds=$$(for i in 1 2 3 4 5 6 7 8; do echo -n "$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '),"; done); \
 	seeds=$${seeds%,}; echo "DHTR_SIM_SEEDS=$$seeds"; \
 	DHTR_SIM_SEEDS=$$seeds $(CARGO) test --release -p dhtr-protocol --test sim -- --nocapture
+	@seeds=$$(for i in $$(seq 1 200); do echo -n "$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '),"; done); \
+	seeds=$${seeds%,}; echo "DHTR_LEDGER_SEEDS=$$seeds"; \
+	DHTR_LEDGER_SEEDS=$$seeds $(CARGO) test --release -p dhtr-ledger --test consensus
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,990 @@
+//! One chunk's replica: the PBFT state machine of Castro & Liskov ("Practical
+//! Byzantine Fault Tolerance", OSDI '99) ordering blocks of DNS changes,
+//! sans-IO.
+//!
+//! Normal case (§4.2): the primary of the view proposes a block for the next
+//! height (pre-prepare); each member asks its environment to validate the
+//! block's transactions (for a `Put`, by resolving the name itself) and only
+//! then sends a prepare; 2f+1 prepares make the block *prepared* and the
+//! member sends a commit; 2f+1 commits form the certificate, and block,
+//! certificate and new state are written in one durable batch.
+//!
+//! View change (§4.4): a member whose timer expires while work is pending
+//! asks for the next view, carrying its prepared certificate; f+1 such
+//! requests make every member join; the new primary's new-view message holds
+//! 2f+1 of them and re-proposes the highest prepared block, which every
+//! member checks. Nothing committed is ever lost or contradicted.
+//!
+//! Persist before send: every vote is recorded in the [`VoteLog`] before it
+//! leaves, and the replica never signs two different blocks for one phase,
+//! view and height, even across restarts.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dhtr_protocol::{ChunkId, PeerRef};
+use serde_bytes::ByteBuf;
+
+use crate::msg::{Body, MAX_SYNC_BLOCKS, Message, NewView, Prepared, Proposal, ViewChange};
+use crate::sign::Signer;
+use crate::store::{Store, StoreError, Tip, VoteLog};
+use crate::tally::{Insert, Tally};
+use crate::types::{Block, Certificate, Committee, Digest, Phase, Tx, Vote, cbor, vote_digest};
+use crate::verify::{self, Reject};
+
+/// Tuning of a replica.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// How long pending work may wait for a commit before a view change;
+    /// doubled after every failed view change (PBFT §4.5.2).
+    pub view_timeout: Duration,
+    /// Most transactions in one block.
+    pub max_batch: usize,
+    /// Most pending transactions kept.
+    pub max_pending: usize,
+    /// Least time between two sync requests.
+    pub sync_retry: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            view_timeout: Duration::from_secs(2),
+            max_batch: 64,
+            max_pending: 4096,
+            sync_retry: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Inputs of a replica.
+// An input is moved once into `handle`; boxing messages would only add an
+// allocation per message.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A message from a peer (authenticated by the transport as `from`).
+    Message {
+        /// The sender.
+        from: PeerRef,
+        /// The content.
+        body: Body,
+    },
+    /// A transaction to order, from this node.
+    Submit(Tx),
+    /// The environment's verdict on each transaction of a block, in order.
+    Validated {
+        /// The block.
+        block: Digest,
+        /// One verdict per transaction.
+        verdicts: Vec<bool>,
+    },
+    /// Time passed (at or after [`Replica::poll_timeout`]).
+    Timeout,
+}
+
+/// Things the replica reports.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A message was refused.
+    Rejected {
+        /// Who sent it.
+        from: PeerRef,
+        /// Why.
+        reason: Reject,
+    },
+    /// A member signed two conflicting messages; the evidence was stored.
+    Equivocation {
+        /// The member.
+        member: PeerRef,
+    },
+    /// The replica proposed a block (it is the primary).
+    Proposed {
+        /// Height proposed.
+        height: u64,
+    },
+    /// The replica entered a new view.
+    ViewChanged {
+        /// The view.
+        view: u64,
+    },
+    /// Blocks were taken over from a peer's chain.
+    Synced {
+        /// The new tip height.
+        height: u64,
+    },
+    /// Storage failed; the replica stopped serving the chunk.
+    Halted {
+        /// What failed.
+        error: String,
+    },
+}
+
+/// What the replica asks its environment to do.
+#[derive(Clone, Debug)]
+pub enum Output {
+    /// Send a message to a member.
+    Send {
+        /// The member.
+        to: PeerRef,
+        /// The message.
+        msg: Message,
+    },
+    /// Validate these transactions; answer with [`Input::Validated`].
+    Validate {
+        /// The chunk.
+        chunk: ChunkId,
+        /// The block they are in.
+        block: Digest,
+        /// The transactions.
+        txs: Vec<Tx>,
+    },
+    /// A block was committed (already durable).
+    Committed {
+        /// The block.
+        block: Block,
+        /// Its certificate.
+        cert: Certificate,
+    },
+    /// Something worth counting or logging.
+    Event(Event),
+}
+
+/// One chunk's replica.
+pub struct Replica {
+    cfg: Config,
+    network: String,
+    chunk: ChunkId,
+    signer: Arc<dyn Signer + Send + Sync>,
+    committee: Committee,
+    /// Next height to decide.
+    height: u64,
+    /// Hash of the last committed block.
+    last: Digest,
+    view: u64,
+    changing_to: Option<u64>,
+    log: VoteLog,
+    proposal: Option<Proposal>,
+    blocks: HashMap<Digest, Block>,
+    verdicts: HashMap<Digest, bool>,
+    awaiting: Option<Digest>,
+    tally: Tally,
+    prepared: Option<Prepared>,
+    view_changes: BTreeMap<u64, HashMap<PeerRef, ViewChange>>,
+    new_view_sent: Option<u64>,
+    pending: VecDeque<Tx>,
+    pending_ids: HashSet<Digest>,
+    /// This node's validator verdicts on single transactions (pending ones
+    /// are validated on arrival, so a primary proposes only what it checked).
+    tx_verdicts: HashMap<Digest, bool>,
+    deadline: Option<Instant>,
+    failed_views: u32,
+    next_sync: Option<Instant>,
+    out: VecDeque<Output>,
+    halted: bool,
+    /// Wall clock (unix seconds) as of the last input, for block times.
+    unix: u64,
+}
+
+/// Votes for views further ahead than this are ignored (bounded memory).
+const MAX_VIEWS_AHEAD: u64 = 64;
+
+impl Replica {
+    /// Open the replica of `chunk` from `store`. A chunk without a chain
+    /// starts from the deterministic genesis of `genesis` (its first
+    /// committee); members who see the ring differently compute a different
+    /// genesis and simply never form a quorum with it.
+    pub fn open<S: Store + ?Sized>(
+        cfg: Config,
+        network: &str,
+        chunk: ChunkId,
+        signer: Arc<dyn Signer + Send + Sync>,
+        store: &mut S,
+        genesis: Option<Committee>,
+    ) -> Result<Option<Replica>, StoreError> {
+        let tip = match store.tip(chunk)? {
+            Some(t) => t,
+            None => {
+                let Some(committee) = genesis else { return Ok(None) };
+                let block = genesis_block(chunk, &committee);
+                let cert = Certificate { chunk, height: 0, view: 0, block: block.hash(), sigs: Vec::new() };
+                let tip = Tip { height: 0, hash: block.hash(), committee };
+                store.commit(&block, &cert, &tip)?;
+                tip
+            }
+        };
+        let log = store.votes(chunk)?.unwrap_or_default();
+        Ok(Some(Replica {
+            cfg,
+            network: network.to_string(),
+            chunk,
+            signer,
+            committee: tip.committee,
+            height: tip.height + 1,
+            last: tip.hash,
+            view: log.view,
+            changing_to: None,
+            log,
+            proposal: None,
+            blocks: HashMap::new(),
+            verdicts: HashMap::new(),
+            awaiting: None,
+            tally: Tally::default(),
+            prepared: None,
+            view_changes: BTreeMap::new(),
+            new_view_sent: None,
+            pending: VecDeque::new(),
+            pending_ids: HashSet::new(),
+            tx_verdicts: HashMap::new(),
+            deadline: None,
+            failed_views: 0,
+            next_sync: None,
+            out: VecDeque::new(),
+            halted: false,
+            unix: 0,
+        }))
+    }
+
+    /// The chunk.
+    pub fn chunk(&self) -> ChunkId {
+        self.chunk
+    }
+
+    /// Height of the last committed block.
+    pub fn committed_height(&self) -> u64 {
+        self.height - 1
+    }
+
+    /// The current view.
+    pub fn view(&self) -> u64 {
+        self.view
+    }
+
+    /// The current committee.
+    pub fn committee(&self) -> &Committee {
+        &self.committee
+    }
+
+    /// Transactions waiting to be ordered.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Has storage failed?
+    pub fn is_halted(&self) -> bool {
+        self.halted
+    }
+
+    /// The next output, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`Input::Timeout`] should next be delivered.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Feed one input. `unix` is the wall clock in seconds (block times).
+    pub fn handle<S: Store + ?Sized>(&mut self, now: Instant, unix: u64, input: Input, store: &mut S) {
+        if self.halted {
+            return;
+        }
+        self.unix = unix;
+        let r = match input {
+            Input::Message { from, body } => self.on_message(now, unix, from, body, store),
+            Input::Submit(tx) => {
+                self.add_pending(now, tx);
+                self.maybe_propose(now, unix, store)
+            }
+            Input::Validated { block, verdicts } => self.on_validated(now, block, verdicts, store),
+            Input::Timeout => self.on_timeout(now, unix, store),
+        };
+        if let Err(e) = r {
+            self.halted = true;
+            self.deadline = None;
+            self.emit(Event::Halted { error: e.to_string() });
+        }
+    }
+
+    // ---- dispatch ------------------------------------------------------
+
+    fn on_message<S: Store + ?Sized>(
+        &mut self,
+        now: Instant,
+        unix: u64,
+        from: PeerRef,
+        body: Body,
+        store: &mut S,
+    ) -> Result<(), StoreError> {
+        match body {
+            Body::Submit(tx) => {
+                self.add_pending(now, tx);
+                self.maybe_propose(now, unix, store)
+            }
+            Body::Proposal(p) => self.on_proposal(now, from, p, store),
+            Body::Vote(v) => self.on_vote(now, from, v, store),
+            Body::ViewChange(vc) => self.on_view_change(now, unix, from, vc, store),
+            Body::NewView(nv) => self.on_new_view(now, from, nv, store),
+            Body::GetBlocks { from: h } => self.send_blocks(&from, h, store),
+            Body::Blocks(list) => self.on_blocks(now, from, list, store),
+        }
+    }
+
+    fn reject(&mut self, from: &PeerRef, reason: Reject) {
+        self.emit(Event::Rejected { from: from.clone(), reason });
+    }
+
+    /// A message about a later height means we are behind: fetch blocks.
+    fn behind(&mut self, now: Instant, from: &PeerRef) {
+        if self.next_sync.is_some_and(|t| now < t) || !self.committee.contains(from) {
+            return;
+        }
+        self.next_sync = Some(now + self.cfg.sync_retry);
+        self.send(from.clone(), Body::GetBlocks { from: self.height });
+    }
+
+    // ---- pending work and proposing -----------------------------------
+
+    fn add_pending(&mut self, now: Instant, tx: Tx) {
+        let id = tx.id();
+        if self.pending.len() >= self.cfg.max_pending || self.tx_verdicts.get(&id) == Some(&false) {
+            return;
+        }
+        if !self.pending_ids.insert(id) {
+            return;
+        }
+        if !self.tx_verdicts.contains_key(&id) {
+            self.out.push_back(Output::Validate { chunk: self.chunk, block: id, txs: vec![tx.clone()] });
+        }
+        self.pending.push_back(tx);
+        self.arm(now);
+    }
+
+    /// Pending transactions this node's validator accepted.
+    fn proposable(&self) -> impl Iterator<Item = &Tx> {
+        self.pending.iter().filter(|t| self.tx_verdicts.get(&t.id()) == Some(&true))
+    }
+
+    fn arm(&mut self, now: Instant) {
+        if self.deadline.is_none() {
+            let backoff = 1u32 << self.failed_views.min(6);
+            self.deadline = Some(now + self.cfg.view_timeout * backoff);
+        }
+    }
+
+    fn i_am_primary(&self, view: u64) -> bool {
+        self.committee.primary(view) == Some(self.signer.peer())
+    }
+
+    fn new_block(&self, view: u64, unix: u64) -> Block {
+        Block {
+            chunk: self.chunk,
+            height: self.height,
+            prev: self.last,
+            view,
+            proposer: self.signer.peer().clone(),
+            epoch: self.committee.epoch,
+            committee: self.committee.digest(),
+            time: unix,
+            txs: self.proposable().take(self.cfg.max_batch).cloned().collect(),
+        }
+    }
+
+    fn sign_proposal(&self, view: u64, block: Block) -> Proposal {
+        let d = vote_digest(&self.network, self.chunk, view, block.height, Phase::PrePrepare, &block.hash());
+        Proposal { view, block, proposer: self.signer.peer().clone(), sig: ByteBuf::from(self.signer.sign(&d)) }
+    }
+
+    /// PBFT §4.2: the primary assigns the next height to a batch of requests.
+    fn maybe_propose<S: Store + ?Sized>(&mut self, now: Instant, unix: u64, store: &mut S) -> Result<(), StoreError> {
+        let idle = self.changing_to.is_none() && self.proposal.is_none();
+        if !self.i_am_primary(self.view) || !idle || self.proposable().next().is_none() {
+            return Ok(());
+        }
+        let p = self.sign_proposal(self.view, self.new_block(self.view, unix));
+        self.emit(Event::Proposed { height: self.height });
+        self.broadcast(Body::Proposal(p.clone()));
+        self.accept_proposal(now, p, store)
+    }
+
+    // ---- normal case ---------------------------------------------------
+
+    fn on_proposal<S: Store + ?Sized>(
+        &mut self,
+        now: Instant,
+        from: PeerRef,
+        p: Proposal,
+        store: &mut S,
+    ) -> Result<(), StoreError> {
+        if p.block.height < self.height || p.view < self.view {
+            self.reject(&from, Reject::Stale);
+            return Ok(());
+        }
+        if let Err(r) = verify::check_proposal(&self.network, self.chunk, &self.committee, &p) {
+            self.reject(&from, r);
+            return Ok(());
+        }
+        if p.block.height > self.height {
+            self.behind(now, &from);
+            return Ok(());
+        }
+        // A proposal for a later view only counts inside a new-view message.
+        if p.view > self.view || self.changing_to.is_some() {
+            return Ok(());
+        }
+        if let Some(mine) = &self.proposal {
+            if mine.block.hash() == p.block.hash() {
+                self.reject(&from, Reject::Duplicate);
+            } else if mine.view == p.view {
+                // PBFT §4.2: a primary that proposes two blocks for one view
+                // and height is faulty; keep both signed proposals.
+                let evidence = cbor(&(mine, &p));
+                store.save_evidence(self.chunk, &evidence)?;
+                self.emit(Event::Equivocation { member: p.proposer.clone() });
+                self.reject(&from, Reject::Equivocation);
+            }
+            return Ok(());
+        }
+        self.accept_proposal(now, p, store)
+    }
+
+    fn accept_proposal<S: Store + ?Sized>(
+        &mut self,
+        now: Instant,
+        p: Proposal,
+        store: &mut S,
+    ) -> Result<(), StoreError> {
+        let b = &p.block;
+        if b.prev != self.last || b.epoch != self.committee.epoch || b.committee != self.committee.digest() {
+            let proposer = p.proposer.clone();
+            self.reject(&proposer, Reject::BadBlock);
+            return Ok(());
+        }
+        let hash = b.hash();
+        self.blocks.insert(hash, b.clone());
+        let txs = b.txs.clone();
+        self.proposal = Some(p);
+        self.arm(now);
+        if !self.verdicts.contains_key(&hash) {
+            let known: Option<Vec<bool>> = txs.iter().map(|t| self.tx_verdicts.get(&t.id()).copied()).collect();
+            if let Some(verdicts) = known {
+                return self.on_validated(now, hash, verdicts, store);
+            }
+        }
+        match self.verdicts.get(&hash) {
+            Some(true) => self.vote(now, Phase::Prepare, hash, store)?,
+            Some(false) => {}
+            None => {
+                if self.awaiting != Some(hash) {
+                    self.awaiting = Some(hash);
+                    self.out.push_back(Output::Validate { chunk: self.chunk, block: hash, txs });
+                }
+            }
+        }
+        self.progress(now, store)
+    }
+
+    fn on_validated<S: Store + ?Sized>(
+        &mut self,
+        now: Instant,
+        block: Digest,
+        verdicts: Vec<bool>,
+        store: &mut S,
+    ) -> Result<(), StoreError> {
+        if self.awaiting == Some(block) {
+            self.awaiting = None;
+        }
+        let Some(b) = self.blocks.get(&block) else {
+            // A verdict on one pending transaction (keyed by its id).
+            if self.pending_ids.contains(&block) {
+                let ok = verdicts.first().copied().unwrap_or(false);
+                self.tx_verdicts.insert(block, ok);
+                if !ok {
+                    self.pending.retain(|t| t.id() != block);
+                    self.pending_ids.remove(&block);
+                }
+                let unix = self.unix;
+                return self.maybe_propose(now, unix, store);
+            }
+            return Ok(());
+        };
+        for (t, ok) in b.txs.iter().zip(&verdicts) {
+            self.tx_verdicts.insert(t.id(), *ok);
+        }
+        let ok = verdicts.len() == b.txs.len() && verdicts.iter().all(|v| *v);
+        // Transactions this node finds invalid are dropped from its own
+        // queue, so it will not propose them when it becomes primary.
+        let refused: Vec<Digest> = b.txs.iter().zip(&verdicts).filter(|(_, ok)| !**ok).map(|(t, _)| t.id()).collect();
+        if !refused.is_empty() {
+            self.pending.retain(|t| !refused.contains(&t.id()));
+            self.pending_ids.retain(|id| !refused.contains(id));
+        }
+        self.verdicts.insert(block, ok);
+        if !ok {
+            let proposer = b.proposer.clone();
+            self.reject(&proposer, Reject::Invalid);
+            return Ok(());
+        }
+        if self.proposal.as_ref().is_some_and(|p| p.block.hash() == block && p.view == self.view) {
+            self.vote(now, Phase::Prepare, block, store)?;
+        }
+        self.progress(now, store)
+    }
+
+    /// Sign and send a vote, after persisting it. Never signs a second,
+    /// different block for the same phase, view and height.
+    fn vote<S: Store + ?Sized>(
+        &mut self,
+        now: Instant,
+        phase: Phase,
+        block: Digest,
+        store: &mut S,
+    ) -> Result<(), StoreError> {
+        let (view, height) = (self.view, self.height);
+        match self.log.signed(phase, view, height) {
+            Some(d) if d != block => return Ok(()),
+            Some(_) => {}
+            None => {
+                self.log.record(phase, view, height, block);
+                store.save_votes(self.chunk, &self.log)?;
+            }
+        }
+        let d = vote_digest(&self.network, self.chunk, view, height, phase, &block);
+        let v = Vote {
+            phase,
+            chunk: self.chunk,
+            view,
+            height,
+            block,
+            voter: self.signer.peer().clone(),
+            sig: ByteBuf::from(self.signer.sign(&d)),
+        };
+        self.tally.insert(v.clone());
+        self.broadcast(Body::Vote(v));
+        self.progress(now, store)
+    }
+
+    fn on_vote<S: Store + ?Sized>(
+        &mut self,
+        now: Instant,
+        from: PeerRef,
+        v: Vote,
+        store: &mut S,
+    ) -> Result<(), StoreError> {
+        if v.phase == Phase::PrePrepare {
+            self.reject(&from, Reject::BadBlock);
+            return Ok(());
+        }
+        if v.height < self.height || v.view + MAX_VIEWS_AHEAD < self.view {
+            self.reject(&from, Reject::Stale);
+            return Ok(());
+        }
+        if let Err(r) = verify::check_vote(&self.network, self.chunk, &self.committee, &v) {
+            self.reject(&from, r);
+            return Ok(());
+        }
+        if v.height > self.height {
+            self.behind(now, &from);
+            return Ok(());
+        }
+        if v.view > self.view + MAX_VIEWS_AHEAD {
+            return Ok(());
+        }
+        match self.tally.insert(v.clone()) {
+            Insert::Counted => self.progress(now, store),
+            Insert::Duplicate => {
+                self.reject(&from, Reject::Duplicate);
+                Ok(())
+            }
+            Insert::Conflict(earlier) => {
+                store.save_evidence(self.chunk, &cbor(&(&*earlier, &v)))?;
+                self.emit(Event::Equivocation { member: v.voter.clone() });
+                self.reject(&from, Reject::Equivocation);
+                Ok(())
+            }
+        }
+    }
+
+    /// Move forward if the tallies allow: prepared → commit vote; 2f+1
+    /// commits for a known block → commit it.
+    fn progress<S: Store + ?Sized>(&mut self, now: Instant, store: &mut S) -> Result<(), StoreError> {
+        let q = self.committee.quorum();
+        if let Some(p) = &self.proposal {
+            let hash = p.block.hash();
+            let view = self.view;
+            let prepared_now = p.view == view
+                && self.verdicts.get(&hash) == Some(&true)
+                && self.log.signed(Phase::Commit, view, self.height).is_none()
+                && self.tally.count(Phase::Prepare, view, &hash) >= q;
+            if prepared_now {
+                // PBFT §4.2 prepared(m, v, n): keep the proof for view changes.
+                let votes = self.tally.votes(Phase::Prepare, view, &hash);
+                self.prepared = Some(Prepared { block: p.block.clone(), view, votes });
+                return self.vote(now, Phase::Commit, hash, store);
+            }
+        }
+        for (view, hash) in self.tally.decided(q) {
+            match self.blocks.get(&hash).cloned() {
+                Some(block) => {
+                    let sigs =
+                        self.tally.votes(Phase::Commit, view, &hash).into_iter().map(|v| (v.voter, v.sig)).collect();
+                    let cert = Certificate { chunk: self.chunk, height: self.height, view, block: hash, sigs };
+                    return self.commit(now, block, cert, store);
+                }
+                None => {
+                    // Decided, but we never saw the block: fetch it.
+                    if let Some(m) = self.committee.members.iter().find(|m| *m != self.signer.peer()).cloned() {
+                        self.behind(now, &m);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write block, certificate and new state durably, then move to the
+    /// next height.
+    fn commit<S: Store + ?Sized>(
+        &mut self,
+        now: Instant,
+        block: Block,
+        cert: Certificate,
+        store: &mut S,
+    ) -> Result<(), StoreError> {
+        let mut committee = self.committee.clone();
+        for tx in &block.txs {
+            if let Tx::Reconfigure { committee: members } = tx {
+                committee = Committee { epoch: committee.epoch + 1, members: members.clone() };
+            }
+        }
+        let hash = block.hash();
+        let tip = Tip { height: block.height, hash, committee: committee.clone() };
+        store.commit(&block, &cert, &tip)?;
+        for tx in &block.txs {
+            let id = tx.id();
+            self.tx_verdicts.remove(&id);
+            if self.pending_ids.remove(&id) {
+                self.pending.retain(|t| t.id() != id);
+            }
+        }
+        // Keep verdicts only for what is still pending (bounded memory).
+        let pending_ids = &self.pending_ids;
+        self.tx_verdicts.retain(|id, ok| !*ok || pending_ids.contains(id));
+        self.height = block.height + 1;
+        self.last = hash;
+        self.committee = committee;
+        self.proposal = None;
+        self.blocks.clear();
+        self.verdicts.clear();
+        self.awaiting = None;
+        self.tally.clear();
+        self.prepared = None;
+        self.view_changes.clear();
+        self.new_view_sent = None;
+        self.changing_to = None;
+        self.failed_views = 0;
+        self.deadline = None;
+        self.out.push_back(Output::Committed { block, cert });
+        if !self.pending.is_empty() {
+            self.arm(now);
+        }
+        // PBFT §4.2: the primary moves on to the next batch at once.
+        self.maybe_propose(now, self.unix, store)
+    }
+
+    // ---- view change ---------------------------------------------------
+
+    fn on_timeout<S: Store + ?Sized>(&mut self, now: Instant, unix: u64, store: &mut S) -> Result<(), StoreError> {
+        if self.deadline.is_some_and(|t| t <= now) {
+            self.deadline = None;
+            if self.proposal.is_none() && self.pending.is_empty() && self.changing_to.is_none() {
+                return Ok(());
+            }
+            self.failed_views += 1;
+            let target = self.changing_to.unwrap_or(self.view) + 1;
+            self.start_view_change(now, unix, target, store)?;
+        }
+        Ok(())
+    }
+
+    /// PBFT §4.4: ask to move to `target`, carrying what we prepared.
+    fn start_view_change<S: Store + ?Sized>(
+        &mut self,
+        now: Instant,
+        unix: u64,
+        target: u64,
+        store: &mut S,
+    ) -> Result<(), StoreError> {
+        if target <= self.view || self.changing_to.is_some_and(|c| c >= target) {
+            return Ok(());
+        }
+        self.changing_to = Some(target);
+        self.log.view = self.log.view.max(target);
+        store.save_votes(self.chunk, &self.log)?;
+        let mut vc = ViewChange {
+            new_view: target,
+            height: self.height,
+            last: self.last,
+            prepared: self.prepared.clone(),
+            sender: self.signer.peer().clone(),
+            sig: ByteBuf::new(),
+        };
+        vc.sig = ByteBuf::from(self.signer.sign(&vc.digest(&self.network, self.chunk)));
+        self.view_changes.entry(target).or_default().insert(vc.sender.clone(), vc.clone());
+        self.broadcast(Body::ViewChange(vc));
+        self.deadline = None;
+        self.arm(now);
+        self.maybe_new_view(now, unix, store)
+    }
+
+    fn on_view_change<S: Store + ?Sized>(
+        &mut self,
+        now: Instant,
+        unix: u64,
+        from: PeerRef,
+        vc: ViewChange,
+        store: &mut S,
+    ) -> Result<(), StoreError> {
+        if let Err(r) = verify::check_view_change(&self.network, self.chunk, &self.committee, &vc) {
+            self.reject(&from, r);
+            return Ok(());
+        }
+        if vc.height > self.height {
+            self.behind(now, &from);
+            return Ok(());
+        }
+        if vc.height < self.height {
+            // The sender is behind: help it catch up.
+            return self.send_blocks(&vc.sender, vc.height, store);
+        }
+        if vc.new_view <= self.view || vc.last != self.last || vc.new_view > self.view + MAX_VIEWS_AHEAD {
+            self.reject(&from, Reject::Stale);
+            return Ok(());
+        }
+        self.view_changes.entry(vc.new_view).or_default().insert(vc.sender.clone(), vc);
+        // PBFT §4.5.2: f+1 members asking for later views prove at least
+        // one honest member timed out: join the smallest such view.
+        let current = self.changing_to.unwrap_or(self.view);
+        let mut askers: HashMap<&PeerRef, u64> = HashMap::new();
+        for (v, m) in self.view_changes.range(current + 1..) {
+            for p in m.keys() {
+                askers.entry(p).or_insert(*v);
+            }
+        }
+        if askers.len() > self.committee.f() {
+            if let Some(target) = askers.values().min().copied() {
+                self.start_view_change(now, unix, target, store)?;
+            }
+        }
+        self.maybe_new_view(now, unix, store)
+    }
+
+    /// PBFT §4.4: the new primary, holding 2f+1 view changes, announces the
+    /// view and re-proposes the highest prepared block (or a fresh one).
+    fn maybe_new_view<S: Store + ?Sized>(&mut self, now: Instant, unix: u64, store: &mut S) -> Result<(), StoreError> {
+        let Some(target) = self.changing_to else { return Ok(()) };
+        if !self.i_am_primary(target) || self.new_view_sent == Some(target) {
+            return Ok(());
+        }
+        let Some(vcs) = self.view_changes.get(&target) else { return Ok(()) };
+        if vcs.len() < self.committee.quorum() {
+            return Ok(());
+        }
+        let vcs: Vec<ViewChange> = vcs.values().cloned().collect();
+        let proposal = match highest_prepared(&vcs) {
+            Some(block) => Some(self.sign_proposal(target, block)),
+            None if self.proposable().next().is_some() => {
+                Some(self.sign_proposal(target, self.new_block(target, unix)))
+            }
+            None => None,
+        };
+        let mut nv = NewView {
+            view: target,
+            height: self.height,
+            view_changes: vcs,
+            proposal: proposal.clone(),
+            sender: self.signer.peer().clone(),
+            sig: ByteBuf::new(),
+        };
+        nv.sig = ByteBuf::from(self.signer.sign(&nv.digest(&self.network, self.chunk)));
+        self.new_view_sent = Some(target);
+        self.broadcast(Body::NewView(nv));
+        self.enter_view(now, target, proposal, store)
+    }
+
+    fn on_new_view<S: Store + ?Sized>(
+        &mut self,
+        now: Instant,
+        from: PeerRef,
+        nv: NewView,
+        store: &mut S,
+    ) -> Result<(), StoreError> {
+        if nv.height > self.height {
+            self.behind(now, &from);
+            return Ok(());
+        }
+        if nv.height < self.height || nv.view <= self.view {
+            self.reject(&from, Reject::Stale);
+            return Ok(());
+        }
+        match self.check_new_view(&nv) {
+            Ok(()) => self.enter_view(now, nv.view, nv.proposal, store),
+            Err(r) => {
+                self.reject(&from, r);
+                Ok(())
+            }
+        }
+    }
+
+    /// Every member re-does the new primary's work: 2f+1 valid view changes
+    /// for this view, and the proposal they force.
+    fn check_new_view(&self, nv: &NewView) -> Result<(), Reject> {
+        let (net, chunk, c) = (&self.network, self.chunk, &self.committee);
+        if c.primary(nv.view) != Some(&nv.sender) {
+            return Err(Reject::WrongProposer);
+        }
+        if !crate::sign::verify(&nv.sender, &nv.digest(net, chunk), &nv.sig) {
+            return Err(Reject::BadSignature);
+        }
+        let mut senders = HashSet::new();
+        for vc in &nv.view_changes {
+            if vc.new_view != nv.view || vc.height != self.height || vc.last != self.last {
+                return Err(Reject::BadCertificate);
+            }
+            verify::check_view_change(net, chunk, c, vc).map_err(|_| Reject::BadCertificate)?;
+            senders.insert(&vc.sender);
+        }
+        if senders.len() < c.quorum() {
+            return Err(Reject::BadCertificate);
+        }
+        match (highest_prepared(&nv.view_changes), &nv.proposal) {
+            (Some(b), Some(p)) if p.block.hash() == b.hash() && p.view == nv.view => {
+                verify::check_proposal(net, chunk, c, p)
+            }
+            (None, Some(p)) if p.view == nv.view && p.block.view == nv.view => verify::check_proposal(net, chunk, c, p),
+            (None, None) => Ok(()),
+            _ => Err(Reject::BadCertificate),
+        }
+    }
+
+    fn enter_view<S: Store + ?Sized>(
+        &mut self,
+        now: Instant,
+        view: u64,
+        proposal: Option<Proposal>,
+        store: &mut S,
+    ) -> Result<(), StoreError> {
+        self.view = view;
+        self.changing_to = None;
+        if self.log.view < view {
+            self.log.view = view;
+            store.save_votes(self.chunk, &self.log)?;
+        }
+        self.proposal = None;
+        self.view_changes = self.view_changes.split_off(&(view + 1));
+        self.deadline = None;
+        self.emit(Event::ViewChanged { view });
+        match proposal {
+            Some(p) => self.accept_proposal(now, p, store),
+            None => {
+                if !self.pending.is_empty() {
+                    self.arm(now);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    // ---- catching up ---------------------------------------------------
+
+    fn send_blocks<S: Store + ?Sized>(&mut self, to: &PeerRef, from: u64, store: &mut S) -> Result<(), StoreError> {
+        if !self.committee.contains(to) {
+            return Ok(());
+        }
+        let mut list = Vec::new();
+        for h in from..from.saturating_add(MAX_SYNC_BLOCKS as u64) {
+            match store.block(self.chunk, h)? {
+                Some(b) => list.push(b),
+                None => break,
+            }
+        }
+        if !list.is_empty() {
+            self.send(to.clone(), Body::Blocks(list));
+        }
+        Ok(())
+    }
+
+    /// Take over committed blocks, each verified against its certificate
+    /// and the committee of its epoch, in height order.
+    fn on_blocks<S: Store + ?Sized>(
+        &mut self,
+        now: Instant,
+        from: PeerRef,
+        list: Vec<(Block, Certificate)>,
+        store: &mut S,
+    ) -> Result<(), StoreError> {
+        let before = self.height;
+        for (block, cert) in list {
+            if block.height < self.height {
+                continue;
+            }
+            let hash = block.hash();
+            let ok = block.height == self.height
+                && block.chunk == self.chunk
+                && block.prev == self.last
+                && cert.block == hash
+                && cert.height == block.height
+                && verify::check_certificate(&self.network, self.chunk, &self.committee, &cert).is_ok();
+            if !ok {
+                self.reject(&from, Reject::BadCertificate);
+                break;
+            }
+            self.commit(now, block, cert, store)?;
+        }
+        if self.height > before {
+            self.next_sync = None;
+            self.emit(Event::Synced { height: self.height - 1 });
+        }
+        Ok(())
+    }
+
+    // ---- output helpers ------------------------------------------------
+
+    fn send(&mut self, to: PeerRef, body: Body) {
+        self.out.push_back(Output::Send { to, msg: Message { chunk: self.chunk, body } });
+    }
+
+    fn broadcast(&mut self, body: Body) {
+        let me = self.signer.peer().clone();
+        let members: Vec<PeerRef> = self.committee.members.iter().filter(|m| **m != me).cloned().collect();
+        for m in members {
+            self.send(m, body.clone());
+        }
+    }
+
+    fn emit(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+}
+
+/// The block of the highest-view prepared certificate among view changes.
+fn highest_prepared(vcs: &[ViewChange]) -> Option<Block> {
+    vcs.iter().filter_map(|vc| vc.prepared.as_ref()).max_by_key(|p| p.view).map(|p| p.block.clone())
+}
+
+/// The deterministic first block of a chunk: its committee, nothing else.
+pub fn genesis_block(chunk: ChunkId, committee: &Committee) -> Block {
+    Block {
+        chunk,
+        height: 0,
+        prev: Digest::default(),
+        view: 0,
+        proposer: PeerRef(Vec::new()),
+        epoch: committee.epoch,
+        committee: committee.digest(),
+        time: 0,
+        txs: vec![Tx::Reconfigure { committee: committee.members.clone() }],
+    }
+}

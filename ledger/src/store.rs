@@ -1,0 +1,161 @@
+//! The storage a replica needs, as a small synchronous trait: chains of
+//! certified blocks, the record state they produce, and what the replica
+//! voted (persisted before any vote is sent). [`MemStore`] backs the
+//! simulator; the node uses RocksDB.
+
+use std::collections::{BTreeMap, HashMap};
+
+use dhtr_protocol::ChunkId;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::types::{Block, Certificate, Committee, Digest, Phase, RRset, Tx};
+
+/// A storage failure. The replica stops serving the chunk rather than guess.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The underlying database failed.
+    #[error("storage failure: {0}")]
+    Io(String),
+    /// Stored data does not verify.
+    #[error("chunk {chunk} height {height}: {reason}")]
+    Corrupt {
+        /// The chunk.
+        chunk: u32,
+        /// The height.
+        height: u64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The head of a chunk's chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tip {
+    /// Height of the last committed block.
+    pub height: u64,
+    /// Its hash.
+    pub hash: Digest,
+    /// The committee after it.
+    pub committee: Committee,
+}
+
+/// What a replica signed, so that after a crash it never signs a
+/// conflicting vote for the same view and height.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoteLog {
+    /// The highest view the replica entered or asked for.
+    pub view: u64,
+    /// Last vote per phase: (view, height, block).
+    pub last: Vec<(Phase, u64, u64, Digest)>,
+}
+
+impl VoteLog {
+    /// The block this replica already signed for `(phase, view, height)`.
+    pub fn signed(&self, phase: Phase, view: u64, height: u64) -> Option<Digest> {
+        self.last.iter().find(|(p, v, h, _)| *p == phase && *v == view && *h == height).map(|(.., d)| *d)
+    }
+
+    /// Remember a vote (replacing the older one of the same phase).
+    pub fn record(&mut self, phase: Phase, view: u64, height: u64, block: Digest) {
+        self.last.retain(|(p, ..)| *p != phase);
+        self.last.push((phase, view, height, block));
+    }
+}
+
+/// Synchronous storage of chains, record state and vote logs.
+pub trait Store {
+    /// The head of a chunk's chain, if this node holds it.
+    fn tip(&self, chunk: ChunkId) -> Result<Option<Tip>, StoreError>;
+    /// A committed block with its certificate.
+    fn block(&self, chunk: ChunkId, height: u64) -> Result<Option<(Block, Certificate)>, StoreError>;
+    /// Commit a block: block, certificate, new record state and new tip in
+    /// one atomic, durable write, before anything is acknowledged.
+    fn commit(&mut self, block: &Block, cert: &Certificate, tip: &Tip) -> Result<(), StoreError>;
+    /// The committed RRset of (name, type) in a chunk.
+    fn rrset(&self, chunk: ChunkId, name: &str, rtype: u16) -> Result<Option<RRset>, StoreError>;
+    /// Persist the vote log (before the vote is sent).
+    fn save_votes(&mut self, chunk: ChunkId, log: &VoteLog) -> Result<(), StoreError>;
+    /// The persisted vote log.
+    fn votes(&self, chunk: ChunkId) -> Result<Option<VoteLog>, StoreError>;
+    /// Keep two conflicting signed messages of one member as evidence.
+    fn save_evidence(&mut self, chunk: ChunkId, evidence: &[u8]) -> Result<(), StoreError>;
+}
+
+/// An in-memory store (simulator, tests).
+#[derive(Default, Debug)]
+pub struct MemStore {
+    tips: HashMap<ChunkId, Tip>,
+    blocks: HashMap<ChunkId, BTreeMap<u64, (Block, Certificate)>>,
+    records: HashMap<(ChunkId, String, u16), RRset>,
+    votes: HashMap<ChunkId, VoteLog>,
+    /// Evidence kept, per chunk.
+    pub evidence: HashMap<ChunkId, Vec<Vec<u8>>>,
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> MemStore {
+        MemStore::default()
+    }
+
+    /// The whole committed chain of a chunk (for checks).
+    pub fn chain(&self, chunk: ChunkId) -> Vec<(Block, Certificate)> {
+        self.blocks.get(&chunk).map(|m| m.values().cloned().collect()).unwrap_or_default()
+    }
+}
+
+/// Apply a block's transactions to record state (shared by all stores).
+pub fn apply<F: FnMut(String, u16, Option<RRset>)>(block: &Block, mut set: F) {
+    for tx in &block.txs {
+        match tx {
+            Tx::Put(rr) => set(rr.name.clone(), rr.rtype, Some(rr.clone())),
+            Tx::Delete { name, rtype } => set(name.clone(), *rtype, None),
+            Tx::Reconfigure { .. } => {}
+        }
+    }
+}
+
+impl Store for MemStore {
+    fn tip(&self, chunk: ChunkId) -> Result<Option<Tip>, StoreError> {
+        Ok(self.tips.get(&chunk).cloned())
+    }
+
+    fn block(&self, chunk: ChunkId, height: u64) -> Result<Option<(Block, Certificate)>, StoreError> {
+        Ok(self.blocks.get(&chunk).and_then(|m| m.get(&height)).cloned())
+    }
+
+    fn commit(&mut self, block: &Block, cert: &Certificate, tip: &Tip) -> Result<(), StoreError> {
+        let chunk = block.chunk;
+        let records = &mut self.records;
+        apply(block, |name, rtype, rr| match rr {
+            Some(rr) => {
+                records.insert((chunk, name, rtype), rr);
+            }
+            None => {
+                records.remove(&(chunk, name, rtype));
+            }
+        });
+        self.blocks.entry(chunk).or_default().insert(block.height, (block.clone(), cert.clone()));
+        self.tips.insert(chunk, tip.clone());
+        Ok(())
+    }
+
+    fn rrset(&self, chunk: ChunkId, name: &str, rtype: u16) -> Result<Option<RRset>, StoreError> {
+        Ok(self.records.get(&(chunk, name.to_string(), rtype)).cloned())
+    }
+
+    fn save_votes(&mut self, chunk: ChunkId, log: &VoteLog) -> Result<(), StoreError> {
+        self.votes.insert(chunk, log.clone());
+        Ok(())
+    }
+
+    fn votes(&self, chunk: ChunkId) -> Result<Option<VoteLog>, StoreError> {
+        Ok(self.votes.get(&chunk).cloned())
+    }
+
+    fn save_evidence(&mut self, chunk: ChunkId, evidence: &[u8]) -> Result<(), StoreError> {
+        self.evidence.entry(chunk).or_default().push(evidence.to_vec());
+        Ok(())
+    }
+}
