@@ -10,6 +10,7 @@
 //! - [`store`]: the storage trait and an in-memory store.
 //! - [`sim`]: a seeded network of replicas with Byzantine members.
 
+pub mod local;
 pub mod msg;
 pub mod replica;
 #[cfg(feature = "rocksdb")]

@@ -45,6 +45,10 @@ pub struct Config {
     pub max_pending: usize,
     /// Least time between two sync requests.
     pub sync_retry: Duration,
+    /// Pending transactions not committed within this time are dropped
+    /// (their submitter retries), so one unorderable transaction cannot
+    /// cause view changes forever.
+    pub pending_ttl: Duration,
 }
 
 impl Default for Config {
@@ -54,6 +58,7 @@ impl Default for Config {
             max_batch: 64,
             max_pending: 4096,
             sync_retry: Duration::from_millis(500),
+            pending_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -175,6 +180,11 @@ pub struct Replica {
     new_view_sent: Option<u64>,
     pending: VecDeque<Tx>,
     pending_ids: HashSet<Digest>,
+    pending_since: HashMap<Digest, Instant>,
+    /// A view change to resume after a restart (asked for, never entered).
+    resume: Option<u64>,
+    /// (member, phase, view) already convicted at this height.
+    convicted: HashSet<(PeerRef, Phase, u64)>,
     /// This node's validator verdicts on single transactions (pending ones
     /// are validated on arrival, so a primary proposes only what it checked).
     tx_verdicts: HashMap<Digest, bool>,
@@ -189,6 +199,13 @@ pub struct Replica {
 
 /// Votes for views further ahead than this are ignored (bounded memory).
 const MAX_VIEWS_AHEAD: u64 = 64;
+/// Largest encoded transaction accepted into the queue.
+pub const MAX_TX_BYTES: usize = 16 * 1024;
+/// Largest encoded block proposed or accepted: a new-view message carries
+/// up to 2f+2 copies of one block and must stay under the message limit.
+pub const MAX_BLOCK_BYTES: usize = 64 * 1024;
+/// Most bytes of blocks in one sync answer.
+const MAX_SYNC_BYTES: usize = 512 * 1024;
 
 impl Replica {
     /// Open the replica of `chunk` from `store`. A chunk without a chain
@@ -215,6 +232,10 @@ impl Replica {
             }
         };
         let log = store.votes(chunk)?.unwrap_or_default();
+        let resume = (log.asked > log.view).then_some(log.asked);
+        // A prepared certificate for the undecided height survives restarts.
+        let prepared = log.prepared.clone().filter(|p| p.block.height == tip.height + 1 && p.block.prev == tip.hash);
+        let blocks = prepared.iter().map(|p| (p.block.hash(), p.block.clone())).collect();
         Ok(Some(Replica {
             cfg,
             network: network.to_string(),
@@ -227,15 +248,18 @@ impl Replica {
             changing_to: None,
             log,
             proposal: None,
-            blocks: HashMap::new(),
+            blocks,
             verdicts: HashMap::new(),
             awaiting: None,
             tally: Tally::default(),
-            prepared: None,
+            prepared,
             view_changes: BTreeMap::new(),
             new_view_sent: None,
             pending: VecDeque::new(),
             pending_ids: HashSet::new(),
+            pending_since: HashMap::new(),
+            resume,
+            convicted: HashSet::new(),
             tx_verdicts: HashMap::new(),
             deadline: None,
             failed_views: 0,
@@ -292,6 +316,13 @@ impl Replica {
             return;
         }
         self.unix = unix;
+        if let Some(target) = self.resume.take() {
+            if let Err(e) = self.start_view_change(now, unix, target, store) {
+                self.halted = true;
+                self.emit(Event::Halted { error: e.to_string() });
+                return;
+            }
+        }
         let r = match input {
             Input::Message { from, body } => self.on_message(now, unix, from, body, store),
             Input::Submit(tx) => {
@@ -349,12 +380,14 @@ impl Replica {
 
     fn add_pending(&mut self, now: Instant, tx: Tx) {
         let id = tx.id();
-        if self.pending.len() >= self.cfg.max_pending || self.tx_verdicts.get(&id) == Some(&false) {
+        let full = self.pending.len() >= self.cfg.max_pending;
+        if full || self.tx_verdicts.get(&id) == Some(&false) || cbor(&tx).len() > MAX_TX_BYTES {
             return;
         }
         if !self.pending_ids.insert(id) {
             return;
         }
+        self.pending_since.insert(id, now);
         if !self.tx_verdicts.contains_key(&id) {
             self.out.push_back(Output::Validate { chunk: self.chunk, block: id, txs: vec![tx.clone()] });
         }
@@ -388,7 +421,38 @@ impl Replica {
             epoch: self.committee.epoch,
             committee: self.committee.digest(),
             time: unix,
-            txs: self.proposable().take(self.cfg.max_batch).cloned().collect(),
+            txs: self.batch(),
+        }
+    }
+
+    /// The next batch: validated pending transactions, up to the count and
+    /// byte limits of a block.
+    fn batch(&self) -> Vec<Tx> {
+        let mut bytes = 512;
+        let mut txs = Vec::new();
+        for t in self.proposable().take(self.cfg.max_batch) {
+            bytes += cbor(t).len();
+            if bytes > MAX_BLOCK_BYTES {
+                break;
+            }
+            txs.push(t.clone());
+        }
+        txs
+    }
+
+    /// Drop pending transactions that waited longer than `pending_ttl`.
+    fn expire_pending(&mut self, now: Instant) {
+        let ttl = self.cfg.pending_ttl;
+        let old: HashSet<Digest> =
+            self.pending_since.iter().filter(|(_, t)| now.duration_since(**t) > ttl).map(|(id, _)| *id).collect();
+        if old.is_empty() {
+            return;
+        }
+        self.pending.retain(|t| !old.contains(&t.id()));
+        for id in &old {
+            self.pending_ids.remove(id);
+            self.pending_since.remove(id);
+            self.tx_verdicts.remove(id);
         }
     }
 
@@ -400,10 +464,15 @@ impl Replica {
     /// PBFT §4.2: the primary assigns the next height to a batch of requests.
     fn maybe_propose<S: Store + ?Sized>(&mut self, now: Instant, unix: u64, store: &mut S) -> Result<(), StoreError> {
         let idle = self.changing_to.is_none() && self.proposal.is_none();
-        if !self.i_am_primary(self.view) || !idle || self.proposable().next().is_none() {
+        // Never a second, different proposal for a view and height (also
+        // not after a restart).
+        let proposed = self.log.signed(Phase::PrePrepare, self.view, self.height).is_some();
+        if !self.i_am_primary(self.view) || !idle || proposed || self.proposable().next().is_none() {
             return Ok(());
         }
         let p = self.sign_proposal(self.view, self.new_block(self.view, unix));
+        self.log.record(Phase::PrePrepare, self.view, self.height, p.block.hash());
+        store.save_votes(self.chunk, &self.log)?;
         self.emit(Event::Proposed { height: self.height });
         self.broadcast(Body::Proposal(p.clone()));
         self.accept_proposal(now, p, store)
@@ -440,9 +509,11 @@ impl Replica {
             } else if mine.view == p.view {
                 // PBFT §4.2: a primary that proposes two blocks for one view
                 // and height is faulty; keep both signed proposals.
-                let evidence = cbor(&(mine, &p));
-                store.save_evidence(self.chunk, &evidence)?;
-                self.emit(Event::Equivocation { member: p.proposer.clone() });
+                if self.convicted.insert((p.proposer.clone(), Phase::PrePrepare, p.view)) {
+                    let evidence = cbor(&(mine, &p));
+                    store.save_evidence(self.chunk, &evidence)?;
+                    self.emit(Event::Equivocation { member: p.proposer.clone() });
+                }
                 self.reject(&from, Reject::Equivocation);
             }
             return Ok(());
@@ -577,7 +648,7 @@ impl Replica {
             self.reject(&from, Reject::BadBlock);
             return Ok(());
         }
-        if v.height < self.height || v.view + MAX_VIEWS_AHEAD < self.view {
+        if v.height < self.height || v.view.saturating_add(MAX_VIEWS_AHEAD) < self.view {
             self.reject(&from, Reject::Stale);
             return Ok(());
         }
@@ -589,7 +660,7 @@ impl Replica {
             self.behind(now, &from);
             return Ok(());
         }
-        if v.view > self.view + MAX_VIEWS_AHEAD {
+        if v.view > self.view.saturating_add(MAX_VIEWS_AHEAD) {
             return Ok(());
         }
         match self.tally.insert(v.clone()) {
@@ -599,8 +670,10 @@ impl Replica {
                 Ok(())
             }
             Insert::Conflict(earlier) => {
-                store.save_evidence(self.chunk, &cbor(&(&*earlier, &v)))?;
-                self.emit(Event::Equivocation { member: v.voter.clone() });
+                if self.convicted.insert((v.voter.clone(), v.phase, v.view)) {
+                    store.save_evidence(self.chunk, &cbor(&(&*earlier, &v)))?;
+                    self.emit(Event::Equivocation { member: v.voter.clone() });
+                }
                 self.reject(&from, Reject::Equivocation);
                 Ok(())
             }
@@ -621,8 +694,13 @@ impl Replica {
             if prepared_now {
                 // PBFT §4.2 prepared(m, v, n): keep the proof for view changes.
                 let votes = self.tally.votes(Phase::Prepare, view, &hash);
-                self.prepared = Some(Prepared { block: p.block.clone(), view, votes });
-                return self.vote(now, Phase::Commit, hash, store);
+                let prepared = Prepared { block: p.block.clone(), view, votes };
+                self.prepared = Some(prepared.clone());
+                if self.changing_to.is_none() {
+                    // Persisted in the same write as the commit vote.
+                    self.log.prepared = Some(prepared);
+                    return self.vote(now, Phase::Commit, hash, store);
+                }
             }
         }
         for (view, hash) in self.tally.decided(q) {
@@ -664,14 +742,16 @@ impl Replica {
         store.commit(&block, &cert, &tip)?;
         for tx in &block.txs {
             let id = tx.id();
-            self.tx_verdicts.remove(&id);
+            self.pending_since.remove(&id);
             if self.pending_ids.remove(&id) {
                 self.pending.retain(|t| t.id() != id);
             }
         }
         // Keep verdicts only for what is still pending (bounded memory).
         let pending_ids = &self.pending_ids;
-        self.tx_verdicts.retain(|id, ok| !*ok || pending_ids.contains(id));
+        self.tx_verdicts.retain(|id, _| pending_ids.contains(id));
+        self.convicted.clear();
+        self.log.prepared = None;
         self.height = block.height + 1;
         self.last = hash;
         self.committee = committee;
@@ -699,6 +779,7 @@ impl Replica {
     fn on_timeout<S: Store + ?Sized>(&mut self, now: Instant, unix: u64, store: &mut S) -> Result<(), StoreError> {
         if self.deadline.is_some_and(|t| t <= now) {
             self.deadline = None;
+            self.expire_pending(now);
             if self.proposal.is_none() && self.pending.is_empty() && self.changing_to.is_none() {
                 return Ok(());
             }
@@ -721,7 +802,7 @@ impl Replica {
             return Ok(());
         }
         self.changing_to = Some(target);
-        self.log.view = self.log.view.max(target);
+        self.log.asked = self.log.asked.max(target);
         store.save_votes(self.chunk, &self.log)?;
         let mut vc = ViewChange {
             new_view: target,
@@ -747,20 +828,22 @@ impl Replica {
         vc: ViewChange,
         store: &mut S,
     ) -> Result<(), StoreError> {
-        if let Err(r) = verify::check_view_change(&self.network, self.chunk, &self.committee, &vc) {
-            self.reject(&from, r);
-            return Ok(());
-        }
+        // Cheap checks before any signature is verified.
         if vc.height > self.height {
             self.behind(now, &from);
             return Ok(());
         }
         if vc.height < self.height {
-            // The sender is behind: help it catch up.
-            return self.send_blocks(&vc.sender, vc.height, store);
+            // The sender is behind: help it catch up (members only).
+            return self.send_blocks(&from, vc.height, store);
         }
-        if vc.new_view <= self.view || vc.last != self.last || vc.new_view > self.view + MAX_VIEWS_AHEAD {
+        let too_far = vc.new_view > self.view.saturating_add(MAX_VIEWS_AHEAD);
+        if vc.new_view <= self.view || vc.last != self.last || too_far {
             self.reject(&from, Reject::Stale);
+            return Ok(());
+        }
+        if let Err(r) = verify::check_view_change(&self.network, self.chunk, &self.committee, &vc) {
+            self.reject(&from, r);
             return Ok(());
         }
         self.view_changes.entry(vc.new_view).or_default().insert(vc.sender.clone(), vc);
@@ -793,6 +876,7 @@ impl Replica {
             return Ok(());
         }
         let vcs: Vec<ViewChange> = vcs.values().cloned().collect();
+        let justified = highest_prepared(&vcs).map(|b| b.hash());
         let proposal = match highest_prepared(&vcs) {
             Some(block) => Some(self.sign_proposal(target, block)),
             None if self.proposable().next().is_some() => {
@@ -800,6 +884,10 @@ impl Replica {
             }
             None => None,
         };
+        if let Some(p) = &proposal {
+            self.log.record(Phase::PrePrepare, target, self.height, p.block.hash());
+            store.save_votes(self.chunk, &self.log)?;
+        }
         let mut nv = NewView {
             view: target,
             height: self.height,
@@ -811,7 +899,7 @@ impl Replica {
         nv.sig = ByteBuf::from(self.signer.sign(&nv.digest(&self.network, self.chunk)));
         self.new_view_sent = Some(target);
         self.broadcast(Body::NewView(nv));
-        self.enter_view(now, target, proposal, store)
+        self.enter_view(now, target, proposal, justified, store)
     }
 
     fn on_new_view<S: Store + ?Sized>(
@@ -830,7 +918,10 @@ impl Replica {
             return Ok(());
         }
         match self.check_new_view(&nv) {
-            Ok(()) => self.enter_view(now, nv.view, nv.proposal, store),
+            Ok(()) => {
+                let justified = highest_prepared(&nv.view_changes).map(|b| b.hash());
+                self.enter_view(now, nv.view, nv.proposal, justified, store)
+            }
             Err(r) => {
                 self.reject(&from, r);
                 Ok(())
@@ -869,13 +960,21 @@ impl Replica {
         }
     }
 
+    /// Enter `view`. `justified` is the block the new view's 2f+1 view
+    /// changes proved prepared: 2f+1 prepares mean at least f+1 honest
+    /// validators accepted it, so it counts as validated here too (otherwise
+    /// one member whose validator now disagrees could stall the height).
     fn enter_view<S: Store + ?Sized>(
         &mut self,
         now: Instant,
         view: u64,
         proposal: Option<Proposal>,
+        justified: Option<Digest>,
         store: &mut S,
     ) -> Result<(), StoreError> {
+        if let Some(h) = justified {
+            self.verdicts.insert(h, true);
+        }
         self.view = view;
         self.changing_to = None;
         if self.log.view < view {
@@ -904,9 +1003,16 @@ impl Replica {
             return Ok(());
         }
         let mut list = Vec::new();
+        let mut bytes = 0;
         for h in from..from.saturating_add(MAX_SYNC_BLOCKS as u64) {
             match store.block(self.chunk, h)? {
-                Some(b) => list.push(b),
+                Some(b) => {
+                    bytes += cbor(&b).len();
+                    if bytes > MAX_SYNC_BYTES && !list.is_empty() {
+                        break;
+                    }
+                    list.push(b);
+                }
                 None => break,
             }
         }

@@ -51,6 +51,7 @@ pub struct RocksStore {
     db: DB,
     path: PathBuf,
     network: String,
+    durable: bool,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -176,7 +177,7 @@ impl RocksStore {
         };
         let cfs = names.iter().map(|n| ColumnFamilyDescriptor::new(n, options()));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| io_err(path, format!("cannot open: {e}")))?;
-        let store = RocksStore { db, path: path.to_path_buf(), network: network.to_string() };
+        let store = RocksStore { db, path: path.to_path_buf(), network: network.to_string(), durable: true };
         store.check_identity()?;
         Ok(store)
     }
@@ -235,13 +236,20 @@ impl RocksStore {
         io_err(&self.path, reason)
     }
 
+    /// Whether every write waits for fsync (the default, and the only safe
+    /// setting for a node: a commit is acknowledged only once durable).
+    /// Benchmarks turn it off to measure what fsync costs.
+    pub fn set_durable(&mut self, durable: bool) {
+        self.durable = durable;
+    }
+
     fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
         self.db.cf_handle(name).ok_or_else(|| self.io(format!("column family `{name}` is not open")))
     }
 
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut wo = WriteOptions::default();
-        wo.set_sync(true);
+        wo.set_sync(self.durable);
         self.db.write_opt(batch, &wo).map_err(|e| self.io(format!("write failed: {e}")))
     }
 

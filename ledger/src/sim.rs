@@ -113,14 +113,28 @@ pub struct Report {
 const NETWORK: &str = "sim";
 const CHUNK: ChunkId = ChunkId(7);
 const UNIX_BASE: u64 = 1_700_000_000;
+/// How often clients resubmit transactions they have not seen committed
+/// (pending transactions are not persisted: a member that restarts forgets
+/// them, as the submitting node's retry expects).
+const CLIENT_RETRY: Duration = Duration::from_secs(3);
 
 enum What {
-    Deliver { to: usize, from: PeerRef, bytes: Vec<u8> },
+    Deliver {
+        to: usize,
+        from: PeerRef,
+        bytes: Vec<u8>,
+    },
     Timer(usize),
-    Validated { node: usize, block: crate::types::Digest, verdicts: Vec<bool> },
+    Validated {
+        node: usize,
+        block: crate::types::Digest,
+        verdicts: Vec<bool>,
+    },
     Submit(Tx),
     Crash(usize),
     Restart(usize),
+    /// Clients resubmit what no honest member has committed yet.
+    Retry,
 }
 
 struct Ev {
@@ -168,6 +182,8 @@ pub struct Sim {
     committee: Committee,
     /// Every valid transaction submitted.
     pub valid: HashSet<crate::types::Digest>,
+    /// Every transaction submitted so far (for client retries).
+    txs: Vec<Tx>,
     report: Report,
 }
 
@@ -221,6 +237,7 @@ impl Sim {
             index,
             committee,
             valid: HashSet::new(),
+            txs: Vec::new(),
             report: Report::default(),
             cfg,
         };
@@ -238,6 +255,7 @@ impl Sim {
             let at = Duration::from_micros(sim.rng.random_range(0..=sim.cfg.submit_window.as_micros() as u64));
             sim.schedule(at, What::Submit(tx));
         }
+        sim.schedule(CLIENT_RETRY, What::Retry);
         for (i, down, up) in sim.cfg.restarts.clone() {
             sim.schedule(down, What::Crash(i));
             sim.schedule(up, What::Restart(i));
@@ -339,7 +357,23 @@ impl Sim {
                 }
             }
             What::Validated { node, block, verdicts } => self.input(node, Input::Validated { block, verdicts }),
+            What::Retry => {
+                let committed: HashSet<_> = (0..self.nodes.len())
+                    .filter(|&i| self.is_honest(i))
+                    .flat_map(|i| self.nodes[i].store.chain(CHUNK))
+                    .flat_map(|(b, _)| b.txs.into_iter().map(|t| t.id()))
+                    .collect();
+                let again: Vec<Tx> = self.txs.iter().filter(|t| !committed.contains(&t.id())).cloned().collect();
+                for tx in again {
+                    for i in 0..self.nodes.len() {
+                        self.input(i, Input::Submit(tx.clone()));
+                    }
+                }
+                let at = self.now + CLIENT_RETRY;
+                self.schedule(at, What::Retry);
+            }
             What::Submit(tx) => {
+                self.txs.push(tx.clone());
                 // A client sends the transaction to every member.
                 for i in 0..self.nodes.len() {
                     self.input(i, Input::Submit(tx.clone()));

@@ -9,6 +9,7 @@ use dhtr_protocol::ChunkId;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::msg::Prepared;
 use crate::types::{Block, Certificate, Committee, Digest, Phase, RRset, Tx};
 
 /// A storage failure. The replica stops serving the chunk rather than guess.
@@ -40,14 +41,24 @@ pub struct Tip {
     pub committee: Committee,
 }
 
-/// What a replica signed, so that after a crash it never signs a
-/// conflicting vote for the same view and height.
+/// What a replica signed and proved, so that after a crash it never signs
+/// a conflicting message for the same view and height, and never forgets a
+/// block it prepared (PBFT §4.4 relies on prepared certificates surviving).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VoteLog {
-    /// The highest view the replica entered or asked for.
+    /// The view the replica last entered.
+    #[serde(default)]
     pub view: u64,
-    /// Last vote per phase: (view, height, block).
+    /// The highest view it asked for in a view change.
+    #[serde(default)]
+    pub asked: u64,
+    /// Last signed message per phase (pre-prepare, prepare, commit):
+    /// (view, height, block).
+    #[serde(default)]
     pub last: Vec<(Phase, u64, u64, Digest)>,
+    /// Its highest prepared certificate at the undecided height.
+    #[serde(default)]
+    pub prepared: Option<Prepared>,
 }
 
 impl VoteLog {
@@ -56,7 +67,7 @@ impl VoteLog {
         self.last.iter().find(|(p, v, h, _)| *p == phase && *v == view && *h == height).map(|(.., d)| *d)
     }
 
-    /// Remember a vote (replacing the older one of the same phase).
+    /// Remember a signed message (replacing the older one of the same phase).
     pub fn record(&mut self, phase: Phase, view: u64, height: u64, block: Digest) {
         self.last.retain(|(p, ..)| *p != phase);
         self.last.push((phase, view, height, block));

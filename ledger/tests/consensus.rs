@@ -174,3 +174,43 @@ fn more_than_f_faulty_stays_safe() {
         none,
     );
 }
+
+#[test]
+fn slow_network_racing_the_view_timer_stays_safe() {
+    // Delays around the view timeout: votes of an old view arrive after
+    // view changes were sent, the race of PBFT §4.4.
+    run(
+        "slow",
+        true,
+        |s| SimConfig {
+            delay: (Duration::from_millis(20), Duration::from_millis(900)),
+            loss: 0.02,
+            valid_txs: 30,
+            submit_window: Duration::from_secs(20),
+            ..SimConfig::new(s, 4)
+        },
+        none,
+    );
+}
+
+#[test]
+fn restarts_in_quick_succession_stay_safe() {
+    run(
+        "restart-storm",
+        true,
+        |s| SimConfig {
+            delay: (Duration::from_millis(5), Duration::from_millis(400)),
+            restarts: vec![
+                (0, Duration::from_millis(1500), Duration::from_millis(1700)),
+                (1, Duration::from_millis(1800), Duration::from_millis(2000)),
+                (2, Duration::from_millis(2600), Duration::from_millis(2700)),
+                (3, Duration::from_millis(3100), Duration::from_millis(3300)),
+                (0, Duration::from_millis(4000), Duration::from_millis(4100)),
+            ],
+            valid_txs: 40,
+            submit_window: Duration::from_secs(6),
+            ..SimConfig::new(s, 4)
+        },
+        none,
+    );
+}
