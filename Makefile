@@ -13,7 +13,7 @@ export DHTR_SIM_SEEDS
 # RocksDB's bindgen (Debian's own librocksdb is too old for the crate).
 DEB_PACKAGES := gcc g++ make pkg-config clang libclang-dev
 
-.PHONY: all deps build release run test unit lint fmt sim soak clean
+.PHONY: all deps build release run test unit lint fmt sim soak bench clean
 
 all: build
 
@@ -49,6 +49,11 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+# Ledger benchmarks: commit latency and throughput (memory, RocksDB with and
+# without fsync) and ed25519 single vs batch verification.
+bench: deps
+	$(CARGO) run --release -p dhtr-ledger --features rocksdb --bin dhtr-ledger-bench
 
 # The simulator table: N = 100, 1000, 10000.
 sim:

@@ -12,6 +12,7 @@
 
 pub mod local;
 pub mod msg;
+mod pending;
 pub mod replica;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;

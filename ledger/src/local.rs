@@ -37,15 +37,19 @@ pub fn member_signer(i: usize) -> KeySigner {
 
 impl<S: Store> LocalCommittee<S> {
     /// Open (or reopen) the committee of `chunk` over `stores`.
-    pub fn open(chunk: ChunkId, mut stores: Vec<S>) -> Result<LocalCommittee<S>, StoreError> {
+    pub fn open(chunk: ChunkId, stores: Vec<S>) -> Result<LocalCommittee<S>, StoreError> {
+        Self::open_with(chunk, stores, Config { max_batch: 256, ..Config::default() })
+    }
+
+    /// Open with a given replica configuration.
+    pub fn open_with(chunk: ChunkId, mut stores: Vec<S>, cfg: Config) -> Result<LocalCommittee<S>, StoreError> {
         let signers: Vec<Arc<KeySigner>> = (0..stores.len()).map(|i| Arc::new(member_signer(i))).collect();
         let peers: Vec<PeerRef> = signers.iter().map(|s| s.peer().clone()).collect();
         let committee = Committee { epoch: 0, members: peers.clone() };
         let mut replicas = Vec::new();
         for (signer, store) in signers.into_iter().zip(stores.iter_mut()) {
             let signer: Arc<dyn Signer + Send + Sync> = signer;
-            let cfg = Config { max_batch: 256, ..Config::default() };
-            match Replica::open(cfg, NETWORK, chunk, signer, store, Some(committee.clone()))? {
+            match Replica::open(cfg.clone(), NETWORK, chunk, signer, store, Some(committee.clone()))? {
                 Some(r) => replicas.push(r),
                 None => return Err(StoreError::Io("replica could not be opened".into())),
             }
@@ -101,6 +105,17 @@ impl<S: Store> LocalCommittee<S> {
                 }
             }
         }
+    }
+
+    /// Deliver due timeouts (view changes), then run until idle.
+    pub fn tick(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.replicas.len() {
+            if self.replicas[i].poll_timeout().is_some_and(|t| t <= now) {
+                self.queue.push_back((i, self.peers[i].clone(), Input::Timeout));
+            }
+        }
+        self.run_until_idle();
     }
 
     /// The blocks member 0 committed since the last call.

@@ -27,6 +27,7 @@ use dhtr_protocol::{ChunkId, PeerRef};
 use serde_bytes::ByteBuf;
 
 use crate::msg::{Body, MAX_SYNC_BLOCKS, Message, NewView, Prepared, Proposal, ViewChange};
+use crate::pending::Pending;
 use crate::sign::Signer;
 use crate::store::{Store, StoreError, Tip, VoteLog};
 use crate::tally::{Insert, Tally};
@@ -178,13 +179,13 @@ pub struct Replica {
     prepared: Option<Prepared>,
     view_changes: BTreeMap<u64, HashMap<PeerRef, ViewChange>>,
     new_view_sent: Option<u64>,
-    pending: VecDeque<Tx>,
-    pending_ids: HashSet<Digest>,
-    pending_since: HashMap<Digest, Instant>,
+    pending: Pending,
     /// A view change to resume after a restart (asked for, never entered).
     resume: Option<u64>,
     /// (member, phase, view) already convicted at this height.
     convicted: HashSet<(PeerRef, Phase, u64)>,
+    /// Rotates the member asked for a block we lack.
+    fetch_turn: usize,
     /// This node's validator verdicts on single transactions (pending ones
     /// are validated on arrival, so a primary proposes only what it checked).
     tx_verdicts: HashMap<Digest, bool>,
@@ -255,11 +256,10 @@ impl Replica {
             prepared,
             view_changes: BTreeMap::new(),
             new_view_sent: None,
-            pending: VecDeque::new(),
-            pending_ids: HashSet::new(),
-            pending_since: HashMap::new(),
+            pending: Pending::default(),
             resume,
             convicted: HashSet::new(),
+            fetch_turn: 0,
             tx_verdicts: HashMap::new(),
             deadline: None,
             failed_views: 0,
@@ -384,20 +384,19 @@ impl Replica {
         if full || self.tx_verdicts.get(&id) == Some(&false) || cbor(&tx).len() > MAX_TX_BYTES {
             return;
         }
-        if !self.pending_ids.insert(id) {
+        let ask = !self.tx_verdicts.contains_key(&id);
+        if !self.pending.insert(id, tx.clone(), now) {
             return;
         }
-        self.pending_since.insert(id, now);
-        if !self.tx_verdicts.contains_key(&id) {
-            self.out.push_back(Output::Validate { chunk: self.chunk, block: id, txs: vec![tx.clone()] });
+        if ask {
+            self.out.push_back(Output::Validate { chunk: self.chunk, block: id, txs: vec![tx] });
         }
-        self.pending.push_back(tx);
         self.arm(now);
     }
 
     /// Pending transactions this node's validator accepted.
     fn proposable(&self) -> impl Iterator<Item = &Tx> {
-        self.pending.iter().filter(|t| self.tx_verdicts.get(&t.id()) == Some(&true))
+        self.pending.iter().filter(|(id, _)| self.tx_verdicts.get(*id) == Some(&true)).map(|(_, t)| t)
     }
 
     fn arm(&mut self, now: Instant) {
@@ -442,17 +441,8 @@ impl Replica {
 
     /// Drop pending transactions that waited longer than `pending_ttl`.
     fn expire_pending(&mut self, now: Instant) {
-        let ttl = self.cfg.pending_ttl;
-        let old: HashSet<Digest> =
-            self.pending_since.iter().filter(|(_, t)| now.duration_since(**t) > ttl).map(|(id, _)| *id).collect();
-        if old.is_empty() {
-            return;
-        }
-        self.pending.retain(|t| !old.contains(&t.id()));
-        for id in &old {
-            self.pending_ids.remove(id);
-            self.pending_since.remove(id);
-            self.tx_verdicts.remove(id);
+        for id in self.pending.expire(now, self.cfg.pending_ttl) {
+            self.tx_verdicts.remove(&id);
         }
     }
 
@@ -528,7 +518,10 @@ impl Replica {
         store: &mut S,
     ) -> Result<(), StoreError> {
         let b = &p.block;
-        if b.prev != self.last || b.epoch != self.committee.epoch || b.committee != self.committee.digest() {
+        let extends = b.height == self.height && b.prev == self.last;
+        let committee_ok = b.epoch == self.committee.epoch && b.committee == self.committee.digest();
+        let sane = cbor(b).len() <= MAX_BLOCK_BYTES && b.txs.iter().all(well_formed);
+        if !extends || !committee_ok || !sane {
             let proposer = p.proposer.clone();
             self.reject(&proposer, Reject::BadBlock);
             return Ok(());
@@ -569,12 +562,11 @@ impl Replica {
         }
         let Some(b) = self.blocks.get(&block) else {
             // A verdict on one pending transaction (keyed by its id).
-            if self.pending_ids.contains(&block) {
+            if self.pending.contains(&block) {
                 let ok = verdicts.first().copied().unwrap_or(false);
                 self.tx_verdicts.insert(block, ok);
                 if !ok {
-                    self.pending.retain(|t| t.id() != block);
-                    self.pending_ids.remove(&block);
+                    self.pending.remove_all(&HashSet::from([block]));
                 }
                 let unix = self.unix;
                 return self.maybe_propose(now, unix, store);
@@ -587,11 +579,9 @@ impl Replica {
         let ok = verdicts.len() == b.txs.len() && verdicts.iter().all(|v| *v);
         // Transactions this node finds invalid are dropped from its own
         // queue, so it will not propose them when it becomes primary.
-        let refused: Vec<Digest> = b.txs.iter().zip(&verdicts).filter(|(_, ok)| !**ok).map(|(t, _)| t.id()).collect();
-        if !refused.is_empty() {
-            self.pending.retain(|t| !refused.contains(&t.id()));
-            self.pending_ids.retain(|id| !refused.contains(id));
-        }
+        let refused: HashSet<Digest> =
+            b.txs.iter().zip(&verdicts).filter(|(_, ok)| !**ok).map(|(t, _)| t.id()).collect();
+        self.pending.remove_all(&refused);
         self.verdicts.insert(block, ok);
         if !ok {
             let proposer = b.proposer.clone();
@@ -613,6 +603,12 @@ impl Replica {
         block: Digest,
         store: &mut S,
     ) -> Result<(), StoreError> {
+        // PBFT §4.4: once a member asked to leave a view it sends no more
+        // prepares or commits in it; its view change already said what it
+        // had prepared, and a commit now could be missed by the new view.
+        if self.changing_to.is_some() {
+            return Ok(());
+        }
         let (view, height) = (self.view, self.height);
         match self.log.signed(phase, view, height) {
             Some(d) if d != block => return Ok(()),
@@ -712,8 +708,19 @@ impl Replica {
                     return self.commit(now, block, cert, store);
                 }
                 None => {
-                    // Decided, but we never saw the block: fetch it.
-                    if let Some(m) = self.committee.members.iter().find(|m| *m != self.signer.peer()).cloned() {
+                    // Decided, but we never saw the block: fetch it from the
+                    // committers in turn (one of them may be faulty).
+                    let me = self.signer.peer().clone();
+                    let voters: Vec<PeerRef> = self
+                        .tally
+                        .votes(Phase::Commit, view, &hash)
+                        .into_iter()
+                        .map(|v| v.voter)
+                        .filter(|p| *p != me)
+                        .collect();
+                    if !voters.is_empty() {
+                        self.fetch_turn = self.fetch_turn.wrapping_add(1);
+                        let m = voters[self.fetch_turn % voters.len()].clone();
                         self.behind(now, &m);
                     }
                 }
@@ -740,16 +747,11 @@ impl Replica {
         let hash = block.hash();
         let tip = Tip { height: block.height, hash, committee: committee.clone() };
         store.commit(&block, &cert, &tip)?;
-        for tx in &block.txs {
-            let id = tx.id();
-            self.pending_since.remove(&id);
-            if self.pending_ids.remove(&id) {
-                self.pending.retain(|t| t.id() != id);
-            }
-        }
+        let done: HashSet<Digest> = block.txs.iter().map(Tx::id).collect();
+        self.pending.remove_all(&done);
         // Keep verdicts only for what is still pending (bounded memory).
-        let pending_ids = &self.pending_ids;
-        self.tx_verdicts.retain(|id, _| pending_ids.contains(id));
+        let pending = self.pending.ids();
+        self.tx_verdicts.retain(|id, _| pending.contains(id));
         self.convicted.clear();
         self.log.prepared = None;
         self.height = block.height + 1;
@@ -1072,6 +1074,23 @@ impl Replica {
 
     fn emit(&mut self, e: Event) {
         self.out.push_back(Output::Event(e));
+    }
+}
+
+/// Most members a `Reconfigure` may name.
+const MAX_COMMITTEE: usize = 32;
+
+/// Structural checks every member applies before validating a transaction:
+/// a committee handover names 1 to 32 distinct members; names and rdata
+/// are present and of DNS size.
+fn well_formed(tx: &Tx) -> bool {
+    match tx {
+        Tx::Reconfigure { committee } => {
+            let distinct: HashSet<&PeerRef> = committee.iter().collect();
+            !committee.is_empty() && committee.len() <= MAX_COMMITTEE && distinct.len() == committee.len()
+        }
+        Tx::Put(rr) => !rr.name.is_empty() && rr.name.len() <= 255 && !rr.rdata.is_empty(),
+        Tx::Delete { name, .. } => !name.is_empty() && name.len() <= 255,
     }
 }
 
