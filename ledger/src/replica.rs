@@ -202,8 +202,8 @@ pub struct Replica {
 const MAX_VIEWS_AHEAD: u64 = 64;
 /// Largest encoded transaction accepted into the queue.
 pub const MAX_TX_BYTES: usize = 16 * 1024;
-/// Largest encoded block proposed or accepted: a new-view message carries
-/// up to 2f+2 copies of one block and must stay under the message limit.
+/// Largest encoded block proposed or accepted (smaller for large
+/// committees, see `Replica::block_limit`).
 pub const MAX_BLOCK_BYTES: usize = 64 * 1024;
 /// Most bytes of blocks in one sync answer.
 const MAX_SYNC_BYTES: usize = 512 * 1024;
@@ -233,7 +233,7 @@ impl Replica {
             }
         };
         let log = store.votes(chunk)?.unwrap_or_default();
-        let resume = (log.asked > log.view).then_some(log.asked);
+        let resume = (log.asked > log.view && log.asked_height == tip.height + 1).then_some(log.asked);
         // A prepared certificate for the undecided height survives restarts.
         let prepared = log.prepared.clone().filter(|p| p.block.height == tip.height + 1 && p.block.prev == tip.hash);
         let blocks = prepared.iter().map(|p| (p.block.hash(), p.block.clone())).collect();
@@ -381,7 +381,8 @@ impl Replica {
     fn add_pending(&mut self, now: Instant, tx: Tx) {
         let id = tx.id();
         let full = self.pending.len() >= self.cfg.max_pending;
-        if full || self.tx_verdicts.get(&id) == Some(&false) || cbor(&tx).len() > MAX_TX_BYTES {
+        let refused = self.tx_verdicts.get(&id) == Some(&false);
+        if full || refused || !well_formed(&tx) || cbor(&tx).len() > MAX_TX_BYTES {
             return;
         }
         let ask = !self.tx_verdicts.contains_key(&id);
@@ -431,12 +432,20 @@ impl Replica {
         let mut txs = Vec::new();
         for t in self.proposable().take(self.cfg.max_batch) {
             bytes += cbor(t).len();
-            if bytes > MAX_BLOCK_BYTES {
+            if bytes > self.block_limit() {
                 break;
             }
             txs.push(t.clone());
         }
         txs
+    }
+
+    /// The largest block for this committee: a new-view message carries up
+    /// to 2f+2 copies of a block (2f+1 prepared certificates and the
+    /// proposal) and must fit in one message.
+    fn block_limit(&self) -> usize {
+        let copies = self.committee.quorum() + 1;
+        (crate::msg::MAX_MESSAGE_BYTES / 2 / copies).min(MAX_BLOCK_BYTES)
     }
 
     /// Drop pending transactions that waited longer than `pending_ttl`.
@@ -520,7 +529,7 @@ impl Replica {
         let b = &p.block;
         let extends = b.height == self.height && b.prev == self.last;
         let committee_ok = b.epoch == self.committee.epoch && b.committee == self.committee.digest();
-        let sane = cbor(b).len() <= MAX_BLOCK_BYTES && b.txs.iter().all(well_formed);
+        let sane = cbor(b).len() <= self.block_limit() && b.txs.iter().all(well_formed);
         if !extends || !committee_ok || !sane {
             let proposer = p.proposer.clone();
             self.reject(&proposer, Reject::BadBlock);
@@ -575,6 +584,10 @@ impl Replica {
         };
         for (t, ok) in b.txs.iter().zip(&verdicts) {
             self.tx_verdicts.insert(t.id(), *ok);
+        }
+        // A block a new view proved prepared stays validated (see enter_view).
+        if self.verdicts.get(&block) == Some(&true) {
+            return self.progress(now, store);
         }
         let ok = verdicts.len() == b.txs.len() && verdicts.iter().all(|v| *v);
         // Transactions this node finds invalid are dropped from its own
@@ -768,6 +781,11 @@ impl Replica {
         self.changing_to = None;
         self.failed_views = 0;
         self.deadline = None;
+        // A replica that caught up learns the view the others decided in.
+        if cert.view > self.view {
+            self.view = cert.view;
+            self.log.view = self.log.view.max(cert.view);
+        }
         self.out.push_back(Output::Committed { block, cert });
         if !self.pending.is_empty() {
             self.arm(now);
@@ -786,8 +804,20 @@ impl Replica {
                 return Ok(());
             }
             self.failed_views += 1;
-            let target = self.changing_to.unwrap_or(self.view) + 1;
-            self.start_view_change(now, unix, target, store)?;
+            match self.changing_to {
+                // PBFT §4.5.2: move past a view change only once 2f+1
+                // members asked for it (its new primary then failed);
+                // otherwise ask again, in case our request was lost.
+                Some(t) if self.view_changes.get(&t).map_or(0, |m| m.len()) < self.committee.quorum() => {
+                    let me = self.signer.peer().clone();
+                    if let Some(vc) = self.view_changes.get(&t).and_then(|m| m.get(&me)).cloned() {
+                        self.broadcast(Body::ViewChange(vc));
+                    }
+                    self.arm(now);
+                }
+                Some(t) => self.start_view_change(now, unix, t + 1, store)?,
+                None => self.start_view_change(now, unix, self.view + 1, store)?,
+            }
         }
         Ok(())
     }
@@ -805,6 +835,7 @@ impl Replica {
         }
         self.changing_to = Some(target);
         self.log.asked = self.log.asked.max(target);
+        self.log.asked_height = self.height;
         store.save_votes(self.chunk, &self.log)?;
         let mut vc = ViewChange {
             new_view: target,
@@ -830,15 +861,17 @@ impl Replica {
         vc: ViewChange,
         store: &mut S,
     ) -> Result<(), StoreError> {
-        // Cheap checks before any signature is verified.
-        if vc.height > self.height {
-            self.behind(now, &from);
-            return Ok(());
-        }
         if vc.height < self.height {
             // The sender is behind: help it catch up (members only).
             return self.send_blocks(&from, vc.height, store);
         }
+        if vc.height > self.height {
+            if verify::check_view_change(&self.network, self.chunk, &self.committee, &vc).is_ok() {
+                self.behind(now, &from);
+            }
+            return Ok(());
+        }
+        // Cheap checks before any signature is verified.
         let too_far = vc.new_view > self.view.saturating_add(MAX_VIEWS_AHEAD);
         if vc.new_view <= self.view || vc.last != self.last || too_far {
             self.reject(&from, Reject::Stale);
@@ -911,11 +944,21 @@ impl Replica {
         nv: NewView,
         store: &mut S,
     ) -> Result<(), StoreError> {
+        if !crate::sign::verify(&nv.sender, &nv.digest(&self.network, self.chunk), &nv.sig)
+            || !self.committee.contains(&nv.sender)
+        {
+            self.reject(&from, Reject::BadSignature);
+            return Ok(());
+        }
         if nv.height > self.height {
             self.behind(now, &from);
             return Ok(());
         }
-        if nv.height < self.height || nv.view <= self.view {
+        // Asking for view t promised not to take part in any view below t
+        // (PBFT §4.4): a new view below it is refused, or two new views could
+        // each gather 2f+1 members and decide different blocks.
+        let below_asked = self.changing_to.is_some_and(|t| nv.view < t);
+        if nv.height < self.height || nv.view <= self.view || below_asked {
             self.reject(&from, Reject::Stale);
             return Ok(());
         }

@@ -8,11 +8,11 @@
 //! is one that honest validators accept; a quorum needs f+1 of them) and,
 //! when asked, liveness (every valid submitted transaction committed).
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dhtr_protocol::sched::Schedule;
 use dhtr_protocol::{ChunkId, PeerRef};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -137,28 +137,6 @@ enum What {
     Retry,
 }
 
-struct Ev {
-    at: Duration,
-    seq: u64,
-    what: What,
-}
-impl PartialEq for Ev {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Ev {}
-impl PartialOrd for Ev {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Ev {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(o.at, o.seq))
-    }
-}
-
 struct Node {
     signer: Arc<KeySigner>,
     behaviour: Behaviour,
@@ -175,8 +153,7 @@ pub struct Sim {
     rng: StdRng,
     base: Instant,
     now: Duration,
-    seq: u64,
-    queue: BinaryHeap<Reverse<Ev>>,
+    queue: Schedule<What>,
     nodes: Vec<Node>,
     index: HashMap<PeerRef, usize>,
     committee: Committee,
@@ -231,8 +208,7 @@ impl Sim {
             rng,
             base: Instant::now(),
             now: Duration::ZERO,
-            seq: 0,
-            queue: BinaryHeap::new(),
+            queue: Schedule::default(),
             nodes,
             index,
             committee,
@@ -274,8 +250,7 @@ impl Sim {
     }
 
     fn schedule(&mut self, at: Duration, what: What) {
-        self.seq += 1;
-        self.queue.push(Reverse(Ev { at, seq: self.seq, what }));
+        self.queue.push(at, what);
     }
 
     fn unix(&self) -> u64 {
@@ -313,12 +288,9 @@ impl Sim {
     /// Run the scenario to its end and return what happened.
     pub fn run(mut self) -> (Sim, Report) {
         let end = self.cfg.duration;
-        while let Some(Reverse(ev)) = self.queue.pop() {
-            if ev.at > end {
-                break;
-            }
-            self.now = ev.at;
-            self.dispatch(ev.what);
+        while let Some((at, what)) = self.queue.pop_until(end) {
+            self.now = at;
+            self.dispatch(what);
         }
         self.now = end;
         let mut report = std::mem::take(&mut self.report);

@@ -52,6 +52,10 @@ pub struct VoteLog {
     /// The highest view it asked for in a view change.
     #[serde(default)]
     pub asked: u64,
+    /// The height that view change was for (it is moot once that height
+    /// is decided).
+    #[serde(default)]
+    pub asked_height: u64,
     /// Last signed message per phase (pre-prepare, prepare, commit):
     /// (view, height, block).
     #[serde(default)]

@@ -213,3 +213,23 @@ fn a_prepared_block_survives_a_restart_into_the_view_change() {
     assert_eq!(prepared.block.hash(), b.hash());
     assert_eq!(prepared.votes.len(), 3);
 }
+
+#[test]
+fn a_new_view_below_the_view_asked_for_is_refused() {
+    let mut w = World::new();
+    let mut r = w.open();
+    // Two members (f + 1) ask for view 3: member 2 joins them (member 3
+    // is that view's primary, so member 2 waits for its new view).
+    for i in [0, 1] {
+        let vc = w.view_change(3, i);
+        w.feed(&mut r, 0, Input::Message { from: w.from(i), body: Body::ViewChange(vc) });
+    }
+    // Now a valid new view for view 1 arrives: accepting it would break
+    // the promise made by asking for view 3.
+    let vcs = vec![w.view_change(1, 0), w.view_change(1, 1), w.view_change(1, 3)];
+    let p = w.proposal(1, w.block(1, 1, 1), 1);
+    let nv = w.new_view(1, 1, vcs, Some(p));
+    let out = w.feed(&mut r, 1, Input::Message { from: w.from(1), body: Body::NewView(nv) });
+    assert!(validate_request(&out).is_none(), "entered view 1 after asking for view 3: {out:?}");
+    assert_eq!(r.view(), 0);
+}

@@ -11,6 +11,7 @@ pub mod chord;
 pub mod key;
 pub mod node;
 pub mod ring;
+pub mod sched;
 pub mod sim;
 pub mod wire;
 

@@ -5,8 +5,7 @@
 //! An oracle computed from all live node ids says what every lookup and
 //! every successor/predecessor pointer should be.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -15,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use crate::chord::{Chord, Config, Event, Input, LookupError, LookupId, LookupResult, Output, RequestId};
 use crate::node::{NodeInfo, PeerRef};
 use crate::ring::RingId;
+use crate::sched::Schedule;
 use crate::wire::{Request, Response};
 
 /// Parameters of one simulated network.
@@ -107,29 +107,6 @@ enum What {
     Join(usize),
 }
 
-struct Scheduled {
-    at: Duration,
-    seq: u64,
-    what: What,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(o.at, o.seq))
-    }
-}
-
 struct SimNode {
     info: NodeInfo,
     core: Option<Chord>,
@@ -144,9 +121,8 @@ pub struct Sim {
     cfg: SimConfig,
     base: Instant,
     now: Duration,
-    seq: u64,
     rng: StdRng,
-    queue: BinaryHeap<Reverse<Scheduled>>,
+    queue: Schedule<What>,
     nodes: Vec<SimNode>,
     by_peer: HashMap<PeerRef, usize>,
     results: HashMap<(usize, LookupId), Result<LookupResult, LookupError>>,
@@ -171,9 +147,8 @@ impl Sim {
             cfg,
             base: Instant::now(),
             now: Duration::ZERO,
-            seq: 0,
             rng,
-            queue: BinaryHeap::new(),
+            queue: Schedule::default(),
             nodes,
             by_peer,
             results: HashMap::new(),
@@ -219,13 +194,9 @@ impl Sim {
     /// Run the network for `d` of virtual time.
     pub fn run_for(&mut self, d: Duration) {
         let until = self.now + d;
-        while let Some(Reverse(s)) = self.queue.peek() {
-            if s.at > until {
-                break;
-            }
-            let Some(Reverse(s)) = self.queue.pop() else { break };
-            self.now = s.at;
-            self.dispatch(s.what);
+        while let Some((at, what)) = self.queue.pop_until(until) {
+            self.now = at;
+            self.dispatch(what);
         }
         self.now = until;
     }
@@ -390,8 +361,7 @@ impl Sim {
     }
 
     fn schedule(&mut self, at: Duration, what: What) {
-        self.seq += 1;
-        self.queue.push(Reverse(Scheduled { at, seq: self.seq, what }));
+        self.queue.push(at, what);
     }
 
     fn start(&mut self, i: usize) {
