@@ -100,7 +100,8 @@ impl NewView {
 /// What members say to each other about one chunk.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
-    /// A transaction to order (from any node; members forward it to the primary).
+    /// A transaction to order. Any node may submit; it must send it to every
+    /// member (members do not forward it), and retry until it sees it committed.
     Submit(Tx),
     /// Pre-prepare.
     Proposal(Proposal),

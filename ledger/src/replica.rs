@@ -38,7 +38,7 @@ use crate::verify::{self, Reject};
 #[derive(Clone, Debug)]
 pub struct Config {
     /// How long pending work may wait for a commit before a view change;
-    /// doubled after every failed view change (PBFT §4.5.2).
+    /// doubled after every timeout without progress (PBFT §4.5.2).
     pub view_timeout: Duration,
     /// Most transactions in one block.
     pub max_batch: usize,
@@ -319,6 +319,7 @@ impl Replica {
         if let Some(target) = self.resume.take() {
             if let Err(e) = self.start_view_change(now, unix, target, store) {
                 self.halted = true;
+                self.deadline = None;
                 self.emit(Event::Halted { error: e.to_string() });
                 return;
             }
@@ -922,6 +923,7 @@ impl Replica {
         if let Some(p) = &proposal {
             self.log.record(Phase::PrePrepare, target, self.height, p.block.hash());
             store.save_votes(self.chunk, &self.log)?;
+            self.emit(Event::Proposed { height: self.height });
         }
         let mut nv = NewView {
             view: target,
