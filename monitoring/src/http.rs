@@ -263,6 +263,7 @@ mod tests {
                 connected_peers: vec!["12D3KooWPeer".into()],
                 uptime_seconds: 1.5,
                 joined: true,
+                ledger: Default::default(),
             })
         }
 

@@ -24,4 +24,4 @@ pub use http::{ApiError, NodeApi, bind, serve, validate_name};
 pub use logging::init_tracing;
 pub use metrics::{Direction, JoinOutcome, LookupOutcome, Metrics, NeighbourKind};
 pub use prometheus_client::registry::Registry;
-pub use report::{ErrorReport, LookupReport, PeerReport, StatusReport};
+pub use report::{ChunkReport, ErrorReport, LedgerReport, LookupReport, PeerReport, StatusReport};

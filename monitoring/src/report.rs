@@ -55,6 +55,32 @@ pub struct StatusReport {
     pub uptime_seconds: f64,
     /// Whether the node has joined a ring (a single-node ring counts).
     pub joined: bool,
+    /// The chunk chains this node holds.
+    #[serde(default)]
+    pub ledger: LedgerReport,
+}
+
+/// The chunk chains a node holds, as verified at start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LedgerReport {
+    /// Where the ledger lives.
+    #[serde(default)]
+    pub path: String,
+    /// Chunks whose chains verified, with their committed heights.
+    #[serde(default)]
+    pub chunks: Vec<ChunkReport>,
+    /// Chunks whose chains failed verification (not served), with the reason.
+    #[serde(default)]
+    pub corrupt: Vec<String>,
+}
+
+/// One chunk chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkReport {
+    /// The chunk.
+    pub chunk: u32,
+    /// Height of its last committed block.
+    pub height: u64,
 }
 
 /// Result of looking up the nodes responsible for a name.
@@ -208,7 +234,13 @@ impl Display for StatusReport {
         }
         peer_list(f, "successors", &self.successors)?;
         peer_list(f, "fingers", &self.fingers)?;
-        field(f, "connected", format!("{} peers", self.connected_peers.len()))
+        field(f, "connected", format!("{} peers", self.connected_peers.len()))?;
+        let heights: u64 = self.ledger.chunks.iter().map(|c| c.height).sum();
+        field(f, "ledger", format!("{} chunks, {heights} blocks ({})", self.ledger.chunks.len(), self.ledger.path))?;
+        for c in &self.ledger.corrupt {
+            field(f, "  NOT SERVED", c)?;
+        }
+        Ok(())
     }
 }
 
@@ -262,6 +294,7 @@ mod tests {
             connected_peers: vec!["a".into(), "b".into(), "c".into()],
             uptime_seconds: 93_784.2,
             joined: true,
+            ledger: Default::default(),
         }
     }
 
@@ -286,7 +319,8 @@ mod tests {
         assert!(text.contains("   2. 0303"), "{text}");
         assert!(text.contains("external addrs: none\n"), "{text}");
         assert!(text.contains("                /ip4/0.0.0.0/udp/4001/quic-v1\n"), "{text}");
-        assert!(text.ends_with("connected:      3 peers\n"), "{text}");
+        assert!(text.contains("connected:      3 peers\n"), "{text}");
+        assert!(text.ends_with("ledger:         0 chunks, 0 blocks ()\n"), "{text}");
     }
 
     #[test]

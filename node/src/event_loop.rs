@@ -67,6 +67,8 @@ pub struct NodeLoop {
     started: Instant,
     save_at: Instant,
     left: bool,
+    /// The chunk chains this node holds (RocksDB), verified at start.
+    ledger: crate::ledger::Ledger,
 }
 
 impl NodeLoop {
@@ -78,6 +80,7 @@ impl NodeLoop {
         metrics: Metrics,
         p2p_metrics: libp2p::metrics::Metrics,
         store: PeerStore,
+        ledger: crate::ledger::Ledger,
     ) -> NodeLoop {
         let now = Instant::now();
         let me = NodeInfo::new(PeerRef(swarm.local_peer_id().to_bytes()), Vec::new());
@@ -110,6 +113,7 @@ impl NodeLoop {
             started: now,
             save_at: now + SAVE_EVERY,
             left: false,
+            ledger,
         }
     }
 
@@ -325,7 +329,18 @@ impl NodeLoop {
             connected_peers: self.swarm.connected_peers().map(|p| p.to_string()).collect(),
             uptime_seconds: self.started.elapsed().as_secs_f64(),
             joined: self.joined,
+            ledger: self.ledger_report(),
         }
+    }
+
+    fn ledger_report(&self) -> dhtr_monitoring::LedgerReport {
+        let mut r = self.ledger.report.clone();
+        for c in &mut r.chunks {
+            if let Some(h) = crate::ledger::height(&self.ledger.store, dhtr_protocol::ChunkId(c.chunk)) {
+                c.height = h;
+            }
+        }
+        r
     }
 
     // ---- swarm events --------------------------------------------------

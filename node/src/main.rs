@@ -7,6 +7,7 @@ mod config;
 mod event_loop;
 mod handle;
 mod identity;
+mod ledger;
 mod report;
 mod transport;
 
@@ -183,6 +184,7 @@ async fn serve(settings: Settings) -> Result<()> {
         if created { "created a new" } else { "loaded the" }
     );
     let store = PeerStore::open_in_dir(&settings.data_dir)?;
+    let ledger = ledger::open(&settings.data_dir, settings.network.as_str())?;
 
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
@@ -201,7 +203,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let (tx, rx) = mpsc::channel(256);
     let handle = NodeHandle::new(tx, settings.params);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let node = event_loop::NodeLoop::new(swarm, settings, rx, metrics, p2p_metrics, store);
+    let node = event_loop::NodeLoop::new(swarm, settings, rx, metrics, p2p_metrics, store, ledger);
     let mut node_task = tokio::spawn(node.run(shutdown_rx.clone()));
     let mut http_rx = shutdown_rx;
     let http_task = tokio::spawn(dhtr_monitoring::serve(http, Arc::new(registry), handle, async move {

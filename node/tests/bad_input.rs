@@ -577,3 +577,79 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 fn dhtr_peer_lines(text: &str) -> String {
     text.lines().filter(|l| l.starts_with("dhtr_peer")).collect::<Vec<_>>().join("\n")
 }
+
+#[test]
+fn a_corrupt_ledger_store_is_refused_and_left_untouched() {
+    let dir = tempdir();
+    let data_dir = dir.path().join("d");
+    read_identity(&data_dir); // a valid key, so only the ledger is bad
+    let ledger = data_dir.join("ledger");
+    fs::create_dir_all(&ledger).unwrap();
+    let garbage = b"MANIFEST-not-a-rocksdb\n".to_vec();
+    fs::write(ledger.join("CURRENT"), &garbage).unwrap();
+    let stderr =
+        run_expecting_failure(dir.path(), "run", &run_args(&data_dir, "/ip4/127.0.0.50/tcp/4201", "127.0.0.50:9474"));
+    assert!(
+        stderr.contains(&ledger.display().to_string()) && stderr.contains("ledger"),
+        "stderr must name the ledger directory:\n{stderr}"
+    );
+    assert_eq!(fs::read(ledger.join("CURRENT")).unwrap(), garbage, "the ledger must be left untouched");
+    let names: Vec<_> = fs::read_dir(&ledger).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    assert_eq!(names.len(), 1, "nothing created beside it: {names:?}");
+}
+
+#[test]
+fn a_chunk_whose_chain_does_not_verify_is_reported_and_not_served() {
+    use dhtr_ledger::local::{LocalCommittee, NETWORK};
+    use dhtr_ledger::rocks::RocksStore;
+    let dir = tempdir();
+    let data_dir = dir.path().join("d");
+    read_identity(&data_dir);
+    // Build two real certified chains with an in-process committee; member
+    // 0's store is the node's ledger.
+    for chunk in [5u32, 6] {
+        let stores: Vec<RocksStore> = (0..4)
+            .map(|i| {
+                let path = if i == 0 { data_dir.join("ledger") } else { dir.path().join(format!("c{chunk}-m{i}")) };
+                RocksStore::open(&path, NETWORK).unwrap()
+            })
+            .collect();
+        let mut committee = LocalCommittee::open(dhtr_protocol::ChunkId(chunk), stores).unwrap();
+        for k in 0..5u8 {
+            committee.submit(dhtr_ledger::Tx::Put(dhtr_ledger::RRset {
+                name: format!("h{k}.example."),
+                rtype: 1,
+                class: 1,
+                ttl: 60,
+                rdata: vec![serde_bytes::ByteBuf::from(vec![10, 0, 0, k])],
+                fetched_at: 0,
+            }));
+            committee.run_until_idle();
+        }
+        assert!(committee.height() >= 3, "chunk {chunk} has a chain");
+    }
+    // Corrupt block 2 of chunk 6.
+    let mut store = RocksStore::open(&data_dir.join("ledger"), NETWORK).unwrap();
+    store.put_raw_block(dhtr_protocol::ChunkId(6), 2, b"garbage").unwrap();
+    drop(store);
+
+    // The chains were signed for the in-process committee's network.
+    let args: Vec<String> = ["run", "--network", NETWORK, "--data-dir", &data_dir.display().to_string()]
+        .into_iter()
+        .chain(["--listen", "/ip4/127.0.0.51/tcp/4201", "--http-listen", "127.0.0.51:9474"])
+        .map(String::from)
+        .collect();
+    let mut node = Proc::start(dir.path(), "ledger-node", &args);
+    node.wait_for_http("127.0.0.51:9474");
+    let status = dhtr_monitoring::get_status("127.0.0.51:9474").unwrap();
+    let held: Vec<u32> = status.ledger.chunks.iter().map(|c| c.chunk).collect();
+    assert_eq!(held, vec![5], "only the intact chunk is served: {:?}", status.ledger);
+    assert!(status.ledger.chunks[0].height >= 3);
+    assert_eq!(status.ledger.corrupt.len(), 1);
+    assert!(
+        status.ledger.corrupt[0].contains("chunk 6") && status.ledger.corrupt[0].contains("height 2"),
+        "{:?}",
+        status.ledger.corrupt
+    );
+    node.assert_alive();
+}
