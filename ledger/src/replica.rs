@@ -50,6 +50,10 @@ pub struct Config {
     /// (their submitter retries), so one unorderable transaction cannot
     /// cause view changes forever.
     pub pending_ttl: Duration,
+    /// How often an idle replica asks another member, in turn, for blocks
+    /// beyond its tip (anti-entropy: a member that missed the last commit
+    /// while nothing else happens would otherwise never learn of it).
+    pub poll_interval: Duration,
 }
 
 impl Default for Config {
@@ -60,6 +64,7 @@ impl Default for Config {
             max_pending: 4096,
             sync_retry: Duration::from_millis(500),
             pending_ttl: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(30),
         }
     }
 }
@@ -186,6 +191,8 @@ pub struct Replica {
     convicted: HashSet<(PeerRef, Phase, u64)>,
     /// Rotates the member asked for a block we lack.
     fetch_turn: usize,
+    /// When to next ask a member for blocks beyond our tip.
+    next_poll: Option<Instant>,
     /// This node's validator verdicts on single transactions (pending ones
     /// are validated on arrival, so a primary proposes only what it checked).
     tx_verdicts: HashMap<Digest, bool>,
@@ -260,6 +267,7 @@ impl Replica {
             resume,
             convicted: HashSet::new(),
             fetch_turn: 0,
+            next_poll: None,
             tx_verdicts: HashMap::new(),
             deadline: None,
             failed_views: 0,
@@ -285,6 +293,11 @@ impl Replica {
         self.view
     }
 
+    /// The view asked for in a view change under way, if any.
+    pub fn changing_to(&self) -> Option<u64> {
+        self.changing_to
+    }
+
     /// The current committee.
     pub fn committee(&self) -> &Committee {
         &self.committee
@@ -307,7 +320,10 @@ impl Replica {
 
     /// When [`Input::Timeout`] should next be delivered.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadline
+        match (self.deadline, self.next_poll) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Feed one input. `unix` is the wall clock in seconds (block times).
@@ -316,6 +332,9 @@ impl Replica {
             return;
         }
         self.unix = unix;
+        if self.next_poll.is_none() {
+            self.next_poll = Some(now + self.cfg.poll_interval);
+        }
         if let Some(target) = self.resume.take() {
             if let Err(e) = self.start_view_change(now, unix, target, store) {
                 self.halted = true;
@@ -336,6 +355,7 @@ impl Replica {
         if let Err(e) = r {
             self.halted = true;
             self.deadline = None;
+            self.next_poll = None;
             self.emit(Event::Halted { error: e.to_string() });
         }
     }
@@ -798,6 +818,16 @@ impl Replica {
     // ---- view change ---------------------------------------------------
 
     fn on_timeout<S: Store + ?Sized>(&mut self, now: Instant, unix: u64, store: &mut S) -> Result<(), StoreError> {
+        if self.next_poll.is_some_and(|t| t <= now) {
+            self.next_poll = Some(now + self.cfg.poll_interval);
+            let me = self.signer.peer().clone();
+            let others: Vec<PeerRef> = self.committee.members.iter().filter(|m| **m != me).cloned().collect();
+            if !others.is_empty() {
+                self.fetch_turn = self.fetch_turn.wrapping_add(1);
+                let m = others[self.fetch_turn % others.len()].clone();
+                self.send(m, Body::GetBlocks { from: self.height });
+            }
+        }
         if self.deadline.is_some_and(|t| t <= now) {
             self.deadline = None;
             self.expire_pending(now);
@@ -882,7 +912,17 @@ impl Replica {
             self.reject(&from, r);
             return Ok(());
         }
-        self.view_changes.entry(vc.new_view).or_default().insert(vc.sender.clone(), vc);
+        let asked_for = vc.new_view;
+        self.view_changes.entry(asked_for).or_default().insert(vc.sender.clone(), vc);
+        // We already moved past that view: the sender may be missing our
+        // request for it (lost), without which it can never see 2f+1 and
+        // follow us. Send it again, to it alone.
+        if self.changing_to.is_some_and(|t| t > asked_for) {
+            let me = self.signer.peer().clone();
+            if let Some(mine) = self.view_changes.get(&asked_for).and_then(|m| m.get(&me)).cloned() {
+                self.send(from.clone(), Body::ViewChange(mine));
+            }
+        }
         // PBFT §4.5.2: f+1 members asking for later views prove at least
         // one honest member timed out: join the smallest such view.
         let current = self.changing_to.unwrap_or(self.view);

@@ -242,7 +242,11 @@ impl Sim {
     fn open(&mut self, i: usize) {
         let n = &mut self.nodes[i];
         let signer: Arc<dyn Signer + Send + Sync> = n.signer.clone();
-        let cfg = Config { view_timeout: Duration::from_millis(500), ..Config::default() };
+        let cfg = Config {
+            view_timeout: Duration::from_millis(500),
+            poll_interval: Duration::from_secs(5),
+            ..Config::default()
+        };
         n.replica =
             Replica::open(cfg, NETWORK, CHUNK, signer, &mut n.store, Some(self.committee.clone())).ok().flatten();
         n.timer = None;
@@ -456,6 +460,27 @@ impl Sim {
         let signer = &self.nodes[i].signer;
         let d = vote_digest(NETWORK, CHUNK, p.view, block.height, Phase::PrePrepare, &block.hash());
         Proposal { view: p.view, block, proposer: p.proposer.clone(), sig: ByteBuf::from(signer.sign(&d)) }
+    }
+
+    /// Each member's state, for failure messages.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            match &n.replica {
+                Some(r) => {
+                    out += &format!(
+                        "\n  member {i} ({:?}): height {} view {} changing_to {:?} pending {}",
+                        n.behaviour,
+                        r.committed_height(),
+                        r.view(),
+                        r.changing_to(),
+                        r.pending()
+                    )
+                }
+                None => out += &format!("\n  member {i}: down"),
+            }
+        }
+        out
     }
 
     /// Check agreement and validity, and liveness if `expect_live`.

@@ -25,7 +25,7 @@ fn run(
     for &seed in &seeds {
         let (sim, report) = Sim::new(make(seed)).run();
         if let Err(e) = sim.check(live).and_then(|_| extra(&report)) {
-            panic!("scenario {name}, seed {seed}: {e}\n{report:?}");
+            panic!("scenario {name}, seed {seed}: {e}\n{report:?}{}", sim.describe());
         }
         println!(
             "{name} seed {seed}: heights {:?}, view changes {}, rejected {:?}, undecodable {}, equivocations {}",
@@ -210,6 +210,65 @@ fn restarts_in_quick_succession_stay_safe() {
             valid_txs: 40,
             submit_window: Duration::from_secs(6),
             ..SimConfig::new(s, 4)
+        },
+        none,
+    );
+}
+
+#[test]
+fn chaos_of_random_faults_within_f() {
+    use rand::{Rng, SeedableRng};
+    // Each seed draws its own mixture: up to f Byzantine members of random
+    // kinds, random loss, duplication and delays, maybe a partition and
+    // crash-restarts of honest members, all over before the last 60 s.
+    run(
+        "chaos",
+        true,
+        |s| {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(s ^ 0xc4a05);
+            let members = if rng.random_bool(0.3) { 7 } else { 4 };
+            let f = (members - 1) / 3;
+            let kinds = [
+                Behaviour::Silent,
+                Behaviour::Equivocate,
+                Behaviour::ApproveAll,
+                Behaviour::Forger,
+                Behaviour::Garbage,
+            ];
+            let mut byzantine = Vec::new();
+            for _ in 0..rng.random_range(0..=f) {
+                let who = rng.random_range(0..members);
+                if !byzantine.iter().any(|(w, _)| *w == who) {
+                    byzantine.push((who, kinds[rng.random_range(0..kinds.len())]));
+                }
+            }
+            let honest: Vec<usize> = (0..members).filter(|i| !byzantine.iter().any(|(w, _)| w == i)).collect();
+            let partition = rng.random_bool(0.4).then(|| {
+                let start = Duration::from_millis(rng.random_range(0..10_000));
+                let cut: Vec<usize> = (0..members).filter(|_| rng.random_bool(0.5)).collect();
+                (start, start + Duration::from_millis(rng.random_range(1_000..20_000)), cut)
+            });
+            let restarts = (0..rng.random_range(0..3))
+                .map(|_| {
+                    let who = honest[rng.random_range(0..honest.len())];
+                    let down = Duration::from_millis(rng.random_range(500..20_000));
+                    (who, down, down + Duration::from_millis(rng.random_range(100..5_000)))
+                })
+                .collect();
+            if std::env::var("DHTR_CHAOS_DEBUG").is_ok() {
+                println!("seed {s}: n={members} byzantine {byzantine:?} partition {partition:?} restarts {restarts:?}");
+            }
+            SimConfig {
+                byzantine,
+                invalid_txs: rng.random_range(0..5),
+                loss: rng.random_range(0.0..0.05),
+                duplicate: rng.random_range(0.0..0.05),
+                delay: (Duration::from_millis(1), Duration::from_millis(rng.random_range(5..400))),
+                partition,
+                restarts,
+                submit_window: Duration::from_secs(rng.random_range(1..20)),
+                ..SimConfig::new(s, members)
+            }
         },
         none,
     );
