@@ -193,6 +193,11 @@ pub struct Replica {
     fetch_turn: usize,
     /// When to next ask a member for blocks beyond our tip.
     next_poll: Option<Instant>,
+    /// The new-view message of the view we are in (at this height), to
+    /// re-send to members that missed it.
+    entered_by: Option<NewView>,
+    /// (member, view) we already sent our own request for (once per height).
+    helped: HashSet<(PeerRef, u64)>,
     /// This node's validator verdicts on single transactions (pending ones
     /// are validated on arrival, so a primary proposes only what it checked).
     tx_verdicts: HashMap<Digest, bool>,
@@ -205,6 +210,10 @@ pub struct Replica {
     unix: u64,
 }
 
+/// The view timer doubles at most this many times (8 × `view_timeout`):
+/// enough to outgrow real delays, short enough that a committee recovers in
+/// seconds once a partition or a wave of crashes is over.
+const MAX_BACKOFF_DOUBLINGS: u32 = 3;
 /// Votes for views further ahead than this are ignored (bounded memory).
 const MAX_VIEWS_AHEAD: u64 = 64;
 /// Largest encoded transaction accepted into the queue.
@@ -268,6 +277,8 @@ impl Replica {
             convicted: HashSet::new(),
             fetch_turn: 0,
             next_poll: None,
+            entered_by: None,
+            helped: HashSet::new(),
             tx_verdicts: HashMap::new(),
             deadline: None,
             failed_views: 0,
@@ -291,6 +302,18 @@ impl Replica {
     /// The current view.
     pub fn view(&self) -> u64 {
         self.view
+    }
+
+    /// A one-line summary of the view-change state, for test failures.
+    pub fn debug_views(&self) -> String {
+        let vcs: Vec<String> = self.view_changes.iter().map(|(v, m)| format!("{v}:{}", m.len())).collect();
+        format!(
+            "vcs [{}] entered_by {:?} failed_views {} deadline {}",
+            vcs.join(" "),
+            self.entered_by.as_ref().map(|n| n.view),
+            self.failed_views,
+            self.deadline.is_some()
+        )
     }
 
     /// The view asked for in a view change under way, if any.
@@ -423,7 +446,7 @@ impl Replica {
 
     fn arm(&mut self, now: Instant) {
         if self.deadline.is_none() {
-            let backoff = 1u32 << self.failed_views.min(6);
+            let backoff = 1u32 << self.failed_views.min(MAX_BACKOFF_DOUBLINGS);
             self.deadline = Some(now + self.cfg.view_timeout * backoff);
         }
     }
@@ -787,6 +810,8 @@ impl Replica {
         let pending = self.pending.ids();
         self.tx_verdicts.retain(|id, _| pending.contains(id));
         self.convicted.clear();
+        self.entered_by = None;
+        self.helped.clear();
         self.log.prepared = None;
         self.height = block.height + 1;
         self.last = hash;
@@ -904,6 +929,28 @@ impl Replica {
         }
         // Cheap checks before any signature is verified.
         let too_far = vc.new_view > self.view.saturating_add(MAX_VIEWS_AHEAD);
+        if vc.new_view <= self.view && vc.last == self.last {
+            // The sender still asks for a view we already entered: it missed
+            // the new-view message. Send it again, to it alone.
+            if let Some(nv) = self.entered_by.as_ref().filter(|nv| nv.view >= vc.new_view).cloned() {
+                self.send(from.clone(), Body::NewView(nv));
+            } else if self.committee.contains(&from) && self.helped.insert((from.clone(), vc.new_view)) {
+                // We are past that view without a new-view message to show
+                // (we learned the view from a certificate): our own request
+                // for it lets the sender gather 2f+1 and move on. It promises
+                // nothing we have not done: we take no part in lower views.
+                let mut mine = ViewChange {
+                    new_view: vc.new_view,
+                    height: self.height,
+                    last: self.last,
+                    prepared: self.prepared.clone(),
+                    sender: self.signer.peer().clone(),
+                    sig: ByteBuf::new(),
+                };
+                mine.sig = ByteBuf::from(self.signer.sign(&mine.digest(&self.network, self.chunk)));
+                self.send(from.clone(), Body::ViewChange(mine));
+            }
+        }
         if vc.new_view <= self.view || vc.last != self.last || too_far {
             self.reject(&from, Reject::Stale);
             return Ok(());
@@ -975,6 +1022,7 @@ impl Replica {
         };
         nv.sig = ByteBuf::from(self.signer.sign(&nv.digest(&self.network, self.chunk)));
         self.new_view_sent = Some(target);
+        self.entered_by = Some(nv.clone());
         self.broadcast(Body::NewView(nv));
         self.enter_view(now, target, proposal, justified, store)
     }
@@ -1007,7 +1055,9 @@ impl Replica {
         match self.check_new_view(&nv) {
             Ok(()) => {
                 let justified = highest_prepared(&nv.view_changes).map(|b| b.hash());
-                self.enter_view(now, nv.view, nv.proposal, justified, store)
+                let (view, proposal) = (nv.view, nv.proposal.clone());
+                self.entered_by = Some(nv);
+                self.enter_view(now, view, proposal, justified, store)
             }
             Err(r) => {
                 self.reject(&from, r);

@@ -469,12 +469,13 @@ impl Sim {
             match &n.replica {
                 Some(r) => {
                     out += &format!(
-                        "\n  member {i} ({:?}): height {} view {} changing_to {:?} pending {}",
+                        "\n  member {i} ({:?}): height {} view {} changing_to {:?} pending {} {}",
                         n.behaviour,
                         r.committed_height(),
                         r.view(),
                         r.changing_to(),
-                        r.pending()
+                        r.pending(),
+                        r.debug_views()
                     )
                 }
                 None => out += &format!("\n  member {i}: down"),
