@@ -878,6 +878,21 @@ impl Replica {
         Ok(())
     }
 
+    /// Our signed request to move to `target` at the current height,
+    /// carrying what we prepared.
+    fn own_view_change(&self, target: u64) -> ViewChange {
+        let mut vc = ViewChange {
+            new_view: target,
+            height: self.height,
+            last: self.last,
+            prepared: self.prepared.clone(),
+            sender: self.signer.peer().clone(),
+            sig: ByteBuf::new(),
+        };
+        vc.sig = ByteBuf::from(self.signer.sign(&vc.digest(&self.network, self.chunk)));
+        vc
+    }
+
     /// PBFT §4.4: ask to move to `target`, carrying what we prepared.
     fn start_view_change<S: Store + ?Sized>(
         &mut self,
@@ -893,15 +908,7 @@ impl Replica {
         self.log.asked = self.log.asked.max(target);
         self.log.asked_height = self.height;
         store.save_votes(self.chunk, &self.log)?;
-        let mut vc = ViewChange {
-            new_view: target,
-            height: self.height,
-            last: self.last,
-            prepared: self.prepared.clone(),
-            sender: self.signer.peer().clone(),
-            sig: ByteBuf::new(),
-        };
-        vc.sig = ByteBuf::from(self.signer.sign(&vc.digest(&self.network, self.chunk)));
+        let vc = self.own_view_change(target);
         self.view_changes.entry(target).or_default().insert(vc.sender.clone(), vc.clone());
         self.broadcast(Body::ViewChange(vc));
         self.deadline = None;
@@ -939,15 +946,7 @@ impl Replica {
                 // (we learned the view from a certificate): our own request
                 // for it lets the sender gather 2f+1 and move on. It promises
                 // nothing we have not done: we take no part in lower views.
-                let mut mine = ViewChange {
-                    new_view: vc.new_view,
-                    height: self.height,
-                    last: self.last,
-                    prepared: self.prepared.clone(),
-                    sender: self.signer.peer().clone(),
-                    sig: ByteBuf::new(),
-                };
-                mine.sig = ByteBuf::from(self.signer.sign(&mine.digest(&self.network, self.chunk)));
+                let mine = self.own_view_change(vc.new_view);
                 self.send(from.clone(), Body::ViewChange(mine));
             }
         }
