@@ -7,13 +7,17 @@
 //! - [`sign`]: ed25519 signatures by libp2p identities.
 //! - [`msg`]: the messages members exchange, with bounded decoding.
 //! - [`replica`]: one chunk's PBFT state machine (sans-IO).
+//! - [`chunks`]: every chunk of one node, committees that follow the ring.
 //! - [`store`]: the storage trait and an in-memory store.
 //! - [`sim`]: a seeded network of replicas with Byzantine members.
+//! - [`ringsim`]: a seeded ring of nodes whose committees follow joins, leaves and crashes.
 
+pub mod chunks;
 pub mod local;
 pub mod msg;
 mod pending;
 pub mod replica;
+pub mod ringsim;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
 pub mod sign;

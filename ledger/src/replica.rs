@@ -54,6 +54,11 @@ pub struct Config {
     /// beyond its tip (anti-entropy: a member that missed the last commit
     /// while nothing else happens would otherwise never learn of it).
     pub poll_interval: Duration,
+    /// A transaction this node's validator refused is refused without
+    /// asking again for this long; a later submission is validated afresh
+    /// (a committee change refused while the ring was still settling must
+    /// be able to pass once it settled).
+    pub refusal_ttl: Duration,
 }
 
 impl Default for Config {
@@ -65,6 +70,7 @@ impl Default for Config {
             sync_retry: Duration::from_millis(500),
             pending_ttl: Duration::from_secs(60),
             poll_interval: Duration::from_secs(30),
+            refusal_ttl: Duration::from_secs(10),
         }
     }
 }
@@ -201,6 +207,8 @@ pub struct Replica {
     /// This node's validator verdicts on single transactions (pending ones
     /// are validated on arrival, so a primary proposes only what it checked).
     tx_verdicts: HashMap<Digest, bool>,
+    /// When each refusal in `tx_verdicts` was made (see `refusal_ttl`).
+    refused_at: HashMap<Digest, Instant>,
     deadline: Option<Instant>,
     failed_views: u32,
     next_sync: Option<Instant>,
@@ -280,6 +288,7 @@ impl Replica {
             entered_by: None,
             helped: HashSet::new(),
             tx_verdicts: HashMap::new(),
+            refused_at: HashMap::new(),
             deadline: None,
             failed_views: 0,
             next_sync: None,
@@ -319,6 +328,12 @@ impl Replica {
     /// The view asked for in a view change under way, if any.
     pub fn changing_to(&self) -> Option<u64> {
         self.changing_to
+    }
+
+    /// Has this replica signed a commit vote at `height` (in any view)?
+    /// A commit vote may be part of a certificate this replica never saw.
+    pub fn signed_commit(&self, height: u64) -> bool {
+        self.log.last.iter().any(|(p, _, h, _)| *p == Phase::Commit && *h == height)
     }
 
     /// The current committee.
@@ -402,6 +417,8 @@ impl Replica {
             Body::Vote(v) => self.on_vote(now, from, v, store),
             Body::ViewChange(vc) => self.on_view_change(now, unix, from, vc, store),
             Body::NewView(nv) => self.on_new_view(now, from, nv, store),
+            // Certified blocks are public (any node may audit a chain, and
+            // a node about to start a chain asks whether one exists).
             Body::GetBlocks { from: h } => self.send_blocks(&from, h, store),
             Body::Blocks(list) => self.on_blocks(now, from, list, store),
         }
@@ -425,6 +442,10 @@ impl Replica {
     fn add_pending(&mut self, now: Instant, tx: Tx) {
         let id = tx.id();
         let full = self.pending.len() >= self.cfg.max_pending;
+        if self.refused_at.get(&id).is_some_and(|t| now.saturating_duration_since(*t) >= self.cfg.refusal_ttl) {
+            self.refused_at.remove(&id);
+            self.tx_verdicts.remove(&id);
+        }
         let refused = self.tx_verdicts.get(&id) == Some(&false);
         if full || refused || !well_formed(&tx) || cbor(&tx).len() > MAX_TX_BYTES {
             return;
@@ -619,6 +640,7 @@ impl Replica {
                 let ok = verdicts.first().copied().unwrap_or(false);
                 self.tx_verdicts.insert(block, ok);
                 if !ok {
+                    self.refused_at.insert(block, now);
                     self.pending.remove_all(&HashSet::from([block]));
                 }
                 let unix = self.unix;
@@ -628,6 +650,9 @@ impl Replica {
         };
         for (t, ok) in b.txs.iter().zip(&verdicts) {
             self.tx_verdicts.insert(t.id(), *ok);
+            if !*ok {
+                self.refused_at.insert(t.id(), now);
+            }
         }
         // A block a new view proved prepared stays validated (see enter_view).
         if self.verdicts.get(&block) == Some(&true) {
@@ -809,6 +834,7 @@ impl Replica {
         // Keep verdicts only for what is still pending (bounded memory).
         let pending = self.pending.ids();
         self.tx_verdicts.retain(|id, _| pending.contains(id));
+        self.refused_at.clear();
         self.convicted.clear();
         self.entered_by = None;
         self.helped.clear();
@@ -926,6 +952,9 @@ impl Replica {
     ) -> Result<(), StoreError> {
         if vc.height < self.height {
             // The sender is behind: help it catch up (members only).
+            if !self.committee.contains(&from) {
+                return Ok(());
+            }
             return self.send_blocks(&from, vc.height, store);
         }
         if vc.height > self.height {
@@ -1135,9 +1164,6 @@ impl Replica {
     // ---- catching up ---------------------------------------------------
 
     fn send_blocks<S: Store + ?Sized>(&mut self, to: &PeerRef, from: u64, store: &mut S) -> Result<(), StoreError> {
-        if !self.committee.contains(to) {
-            return Ok(());
-        }
         let mut list = Vec::new();
         let mut bytes = 0;
         for h in from..from.saturating_add(MAX_SYNC_BLOCKS as u64) {

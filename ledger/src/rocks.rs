@@ -470,4 +470,19 @@ impl Store for RocksStore {
         batch.put_cf(self.cf(CF_EVIDENCE)?, block_key(chunk, seq), evidence);
         self.write(batch)
     }
+
+    fn discard_genesis(&mut self, chunk: ChunkId) -> Result<(), StoreError> {
+        if let Some(t) = self.tip(chunk)? {
+            if t.height > 0 {
+                return Err(self.io(format!(
+                    "chunk {} has {} committed blocks; only a bare genesis may be discarded",
+                    chunk.0, t.height
+                )));
+            }
+        }
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(CF_BLOCKS)?, block_key(chunk, 0));
+        batch.delete_cf(self.cf(CF_META)?, meta_key(KEY_TIP, chunk));
+        self.write(batch)
+    }
 }

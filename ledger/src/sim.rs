@@ -173,7 +173,8 @@ pub fn is_valid(tx: &Tx) -> bool {
     }
 }
 
-fn put(name: &str, rdata: &[u8]) -> Tx {
+/// A `Put` of one A record, as the simulators' clients submit.
+pub fn put(name: &str, rdata: &[u8]) -> Tx {
     Tx::Put(RRset {
         name: name.to_string(),
         rtype: 1,

@@ -95,6 +95,11 @@ pub trait Store {
     fn votes(&self, chunk: ChunkId) -> Result<Option<VoteLog>, StoreError>;
     /// Keep two conflicting signed messages of one member as evidence.
     fn save_evidence(&mut self, chunk: ChunkId, evidence: &[u8]) -> Result<(), StoreError>;
+    /// Forget a chain that holds nothing but its genesis (a first committee
+    /// that did not match the ring's, on which nothing was ever decided).
+    /// The vote log stays: what was signed stays signed. Refuses a chain
+    /// with committed blocks.
+    fn discard_genesis(&mut self, chunk: ChunkId) -> Result<(), StoreError>;
 }
 
 /// An in-memory store (simulator, tests).
@@ -112,6 +117,13 @@ impl MemStore {
     /// An empty store.
     pub fn new() -> MemStore {
         MemStore::default()
+    }
+
+    /// The chunks with a chain here.
+    pub fn chunks(&self) -> Vec<ChunkId> {
+        let mut c: Vec<ChunkId> = self.tips.keys().copied().collect();
+        c.sort();
+        c
     }
 
     /// The whole committed chain of a chunk (for checks).
@@ -172,5 +184,19 @@ impl Store for MemStore {
     fn save_evidence(&mut self, chunk: ChunkId, evidence: &[u8]) -> Result<(), StoreError> {
         self.evidence.entry(chunk).or_default().push(evidence.to_vec());
         Ok(())
+    }
+
+    fn discard_genesis(&mut self, chunk: ChunkId) -> Result<(), StoreError> {
+        match self.tips.get(&chunk) {
+            Some(t) if t.height > 0 => Err(StoreError::Io(format!(
+                "chunk {} has {} committed blocks; only a bare genesis may be discarded",
+                chunk.0, t.height
+            ))),
+            _ => {
+                self.tips.remove(&chunk);
+                self.blocks.remove(&chunk);
+                Ok(())
+            }
+        }
     }
 }

@@ -136,9 +136,12 @@ impl Committee {
         self.members.len().saturating_sub(1) / 3
     }
 
-    /// Votes needed for a quorum: `2f + 1` (Castro & Liskov, PBFT §4).
+    /// Votes needed for a quorum: `⌈(n + f + 1) / 2⌉`, which is PBFT's
+    /// `2f + 1` when `n = 3f + 1` (Castro & Liskov §4), and still makes any
+    /// two quorums share an honest member in the smaller committees of a
+    /// young ring (two members: both; three: two).
     pub fn quorum(&self) -> usize {
-        2 * self.f() + 1
+        (self.members.len() + self.f() + 2) / 2
     }
 
     /// Is `p` a member?

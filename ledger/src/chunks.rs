@@ -1,0 +1,904 @@
+//! Every chunk one node takes part in, sans-IO: replicas opened lazily from
+//! the store, first committees taken from the ring, committees that follow
+//! the ring through `Reconfigure`, and members that join by fetching and
+//! verifying a chain (seed 001 §4.3).
+//!
+//! - A chunk gets a chain when the first transaction for it reaches a member
+//!   whose ring view puts it in the chunk's committee: its genesis is that
+//!   committee ([`genesis_block`]). Members that see the ring differently
+//!   compute a different genesis and never form a quorum with it; a genesis
+//!   on which nothing was decided is replaced once the ring settles.
+//! - Every `check_interval` a member compares the committee with the ring
+//!   ([`Output::CheckRing`] → [`Input::Ring`]). When two looks in a row agree
+//!   on a different committee, it submits `Reconfigure` to the current
+//!   members; each validates it against its own fresh ring view.
+//! - A node that hears about a chunk it holds no chain for (a new member)
+//!   fetches the chain from height 0 from the sender, checks the genesis and
+//!   every certificate against the committee of its epoch, and takes part
+//!   once the chain names it. A restarted member catches up the same way
+//!   through its replica's polling.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dhtr_protocol::{ChunkId, PeerRef};
+
+use crate::msg::{Body, Message};
+use crate::replica::{self, Config, Replica, genesis_block};
+use crate::sign::Signer;
+use crate::store::Store;
+use crate::types::{Block, Certificate, Committee, Digest, Tx};
+use crate::verify;
+
+/// Tuning of the chunk manager.
+#[derive(Clone, Debug)]
+pub struct ChunksConfig {
+    /// Tuning of every replica.
+    pub replica: Config,
+    /// How often the committee of each chunk this node is a member of is
+    /// compared with the ring.
+    pub check_interval: Duration,
+    /// How soon to look again after the ring disagreed with a committee (a
+    /// change is acted on only when two looks in a row agree).
+    pub recheck: Duration,
+    /// How long a ring view counts as current when validating a committee
+    /// change.
+    pub view_fresh: Duration,
+    /// How long a join may take before it is given up.
+    pub join_timeout: Duration,
+    /// Least time between two block requests of one join.
+    pub join_retry: Duration,
+    /// Most chunks joined at once.
+    pub max_joins: usize,
+    /// Most transactions waiting for the ring view of a chunk without a chain.
+    pub max_waiting: usize,
+    /// How long a node about to start a chain waits for the other members
+    /// to say whether they already hold one.
+    pub probe_wait: Duration,
+}
+
+impl Default for ChunksConfig {
+    fn default() -> Self {
+        ChunksConfig {
+            replica: Config::default(),
+            check_interval: Duration::from_secs(30),
+            recheck: Duration::from_secs(5),
+            view_fresh: Duration::from_secs(10),
+            join_timeout: Duration::from_secs(60),
+            join_retry: Duration::from_secs(2),
+            max_joins: 16,
+            max_waiting: 256,
+            probe_wait: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Inputs of the chunk manager.
+// Moved once into `handle`; see `replica::Input`.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A ledger message from a peer (authenticated by the transport).
+    Message {
+        /// The sender.
+        from: PeerRef,
+        /// The message.
+        msg: Message,
+    },
+    /// The ring's current view of a chunk's committee (the first n
+    /// successors of the chunk's start), in ring order.
+    Ring {
+        /// The chunk.
+        chunk: ChunkId,
+        /// The members.
+        members: Vec<PeerRef>,
+    },
+    /// This node wants a transaction ordered; `members` is the ring's view
+    /// of the chunk's committee.
+    Submit {
+        /// The chunk.
+        chunk: ChunkId,
+        /// The transaction.
+        tx: Tx,
+        /// Who to send it to.
+        members: Vec<PeerRef>,
+    },
+    /// The environment's verdicts on the transactions of an
+    /// [`Output::Validate`], in order.
+    Validated {
+        /// The chunk.
+        chunk: ChunkId,
+        /// The block (or transaction id) asked about.
+        block: Digest,
+        /// One verdict per transaction asked about.
+        verdicts: Vec<bool>,
+    },
+    /// Time passed (at or after [`Chunks::poll_timeout`]).
+    Timeout,
+}
+
+/// What the manager reports besides the replicas' own events.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChunkEvent {
+    /// An event of the chunk's replica.
+    Replica(replica::Event),
+    /// A chain was started with this first committee size.
+    Created {
+        /// Members of the first committee.
+        members: usize,
+    },
+    /// A bare genesis that disagreed with the ring was replaced.
+    GenesisReplaced,
+    /// This node asked the committee to hand over to the ring's committee.
+    ReconfigureSubmitted {
+        /// The proposed members.
+        members: usize,
+    },
+    /// A committee change was committed.
+    Reconfigured {
+        /// The new epoch.
+        epoch: u64,
+        /// Is this node a member of the new committee?
+        member: bool,
+    },
+    /// Fetching a chain from a member began.
+    JoinStarted {
+        /// Where from.
+        from: PeerRef,
+    },
+    /// The fetched chain verified and names this node: it takes part.
+    Joined {
+        /// Height reached.
+        height: u64,
+    },
+    /// A join was given up.
+    JoinFailed {
+        /// Why.
+        reason: &'static str,
+    },
+    /// A transaction for a chunk this node cannot order was dropped.
+    Dropped {
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// What the manager asks its environment to do.
+#[derive(Clone, Debug)]
+pub enum Output {
+    /// Send a message to a peer.
+    Send {
+        /// The peer.
+        to: PeerRef,
+        /// The message.
+        msg: Message,
+    },
+    /// Validate record changes (`Put`, `Delete`); answer with
+    /// [`Input::Validated`] carrying one verdict per transaction, in order.
+    /// Committee changes are judged here, against the ring.
+    Validate {
+        /// The chunk.
+        chunk: ChunkId,
+        /// What the verdicts are about.
+        block: Digest,
+        /// The transactions.
+        txs: Vec<Tx>,
+    },
+    /// Look up the chunk's committee on the ring; answer with [`Input::Ring`].
+    CheckRing {
+        /// The chunk.
+        chunk: ChunkId,
+    },
+    /// A block was committed (already durable).
+    Committed {
+        /// The block.
+        block: Block,
+        /// Its certificate.
+        cert: Certificate,
+        /// Time from the first submission of its oldest transaction seen
+        /// here to the commit, if this node saw one.
+        latency: Option<Duration>,
+    },
+    /// Something worth counting or logging.
+    Event {
+        /// The chunk.
+        chunk: ChunkId,
+        /// What happened.
+        event: ChunkEvent,
+    },
+}
+
+/// Verdicts being gathered for one validation request of a replica.
+struct Gathering {
+    txs: Vec<Tx>,
+    verdicts: Vec<Option<bool>>,
+    /// Positions in `txs` sent to the environment, in order.
+    asked: Vec<usize>,
+}
+
+/// A chain being fetched from a member.
+struct Join {
+    source: PeerRef,
+    started: Instant,
+    next: Instant,
+}
+
+/// Asking the members of our ring view whether a chain exists before
+/// starting one: a committee may already hold one that has not been handed
+/// to the ring's current committee yet.
+struct Probe {
+    members: Vec<PeerRef>,
+    unanswered: Vec<PeerRef>,
+    deadline: Instant,
+}
+
+/// When to look at the ring for a chunk, and what the last look found.
+struct Check {
+    next: Instant,
+    candidate: Option<Vec<PeerRef>>,
+}
+
+/// Most submission times kept for latency figures.
+const MAX_TRACKED: usize = 16_384;
+/// How long a transaction waits for the ring view of a chunk without a chain.
+const WAIT_FOR_RING: Duration = Duration::from_secs(10);
+
+/// All chunks of one node.
+pub struct Chunks {
+    cfg: ChunksConfig,
+    network: String,
+    signer: Arc<dyn Signer + Send + Sync>,
+    replicas: BTreeMap<ChunkId, Replica>,
+    /// Chunks with a chain in the store whose replica is not open yet.
+    dormant: BTreeSet<ChunkId>,
+    checks: BTreeMap<ChunkId, Check>,
+    ring: HashMap<ChunkId, (Vec<PeerRef>, Instant)>,
+    waiting: HashMap<ChunkId, (Instant, Vec<Tx>)>,
+    joins: HashMap<ChunkId, Join>,
+    probes: HashMap<ChunkId, Probe>,
+    gathering: HashMap<(ChunkId, Digest), Gathering>,
+    submitted: HashMap<Digest, Instant>,
+    out: VecDeque<Output>,
+    unix: u64,
+}
+
+impl Chunks {
+    /// A manager for the chains in a store holding `held` (opened lazily).
+    pub fn new(
+        cfg: ChunksConfig,
+        network: &str,
+        signer: Arc<dyn Signer + Send + Sync>,
+        held: impl IntoIterator<Item = ChunkId>,
+        now: Instant,
+    ) -> Chunks {
+        let dormant: BTreeSet<ChunkId> = held.into_iter().collect();
+        // Spread the first looks over one interval.
+        let checks = dormant
+            .iter()
+            .map(|c| {
+                let slot = cfg.check_interval.mul_f64(f64::from(c.0 % 64) / 64.0);
+                (*c, Check { next: now + slot, candidate: None })
+            })
+            .collect();
+        Chunks {
+            cfg,
+            network: network.to_string(),
+            signer,
+            replicas: BTreeMap::new(),
+            dormant,
+            checks,
+            ring: HashMap::new(),
+            waiting: HashMap::new(),
+            joins: HashMap::new(),
+            probes: HashMap::new(),
+            gathering: HashMap::new(),
+            submitted: HashMap::new(),
+            out: VecDeque::new(),
+            unix: 0,
+        }
+    }
+
+    fn me(&self) -> &PeerRef {
+        self.signer.peer()
+    }
+
+    /// The replica of a chunk, if open.
+    pub fn replica(&self, chunk: ChunkId) -> Option<&Replica> {
+        self.replicas.get(&chunk)
+    }
+
+    /// Chunks with a chain here (open or not).
+    pub fn chunks(&self) -> Vec<ChunkId> {
+        let mut all: Vec<ChunkId> = self.replicas.keys().chain(self.dormant.iter()).copied().collect();
+        all.sort();
+        all
+    }
+
+    /// Chunks whose committee (as far as this node's chain says) has this
+    /// node as a member, among open replicas.
+    pub fn member_of(&self) -> usize {
+        self.replicas.values().filter(|r| r.committee().contains(self.me())).count()
+    }
+
+    /// Chunks being joined.
+    pub fn joining(&self) -> usize {
+        self.joins.len()
+    }
+
+    /// The next output, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`Input::Timeout`] should next be delivered.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let replicas = self.replicas.values().filter_map(Replica::poll_timeout);
+        let checks = self.checks.values().map(|c| c.next);
+        let joins = self.joins.values().map(|j| j.next.min(j.started + self.cfg.join_timeout));
+        let waiting = self.waiting.values().map(|(t, _)| *t + WAIT_FOR_RING);
+        let probes = self.probes.values().map(|p| p.deadline);
+        replicas.chain(checks).chain(joins).chain(waiting).chain(probes).min()
+    }
+
+    /// Feed one input. `unix` is the wall clock in seconds.
+    pub fn handle<S: Store + ?Sized>(&mut self, now: Instant, unix: u64, input: Input, store: &mut S) {
+        self.unix = unix;
+        match input {
+            Input::Message { from, msg } => self.on_message(now, from, msg, store),
+            Input::Ring { chunk, members } => self.on_ring(now, chunk, members, store),
+            Input::Submit { chunk, tx, members } => self.submit(now, chunk, tx, &members, store),
+            Input::Validated { chunk, block, verdicts } => self.on_validated(now, chunk, block, verdicts, store),
+            Input::Timeout => self.on_timeout(now, store),
+        }
+    }
+
+    // ---- replicas ------------------------------------------------------
+
+    /// Open the replica of a chunk held in the store, if not open yet.
+    fn wake<S: Store + ?Sized>(&mut self, chunk: ChunkId, store: &mut S) -> bool {
+        if self.replicas.contains_key(&chunk) {
+            return true;
+        }
+        if !self.dormant.remove(&chunk) {
+            return false;
+        }
+        self.open(chunk, None, store)
+    }
+
+    fn open<S: Store + ?Sized>(&mut self, chunk: ChunkId, genesis: Option<Committee>, store: &mut S) -> bool {
+        let opened = Replica::open(self.cfg.replica.clone(), &self.network, chunk, self.signer.clone(), store, genesis);
+        match opened {
+            Ok(Some(r)) => {
+                self.replicas.insert(chunk, r);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                self.event(chunk, ChunkEvent::Replica(replica::Event::Halted { error: e.to_string() }));
+                false
+            }
+        }
+    }
+
+    /// Feed a replica and act on what it asks for.
+    fn feed<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, input: replica::Input, store: &mut S) {
+        let mut queue = VecDeque::from([input]);
+        while let Some(input) = queue.pop_front() {
+            let Some(r) = self.replicas.get_mut(&chunk) else { return };
+            r.handle(now, self.unix, input, store);
+            let mut outs = Vec::new();
+            while let Some(o) = r.poll_output() {
+                outs.push(o);
+            }
+            for o in outs {
+                match o {
+                    replica::Output::Send { to, msg } => self.out.push_back(Output::Send { to, msg }),
+                    replica::Output::Validate { block, txs, .. } => {
+                        if let Some(verdicts) = self.gather(now, chunk, block, txs) {
+                            queue.push_back(replica::Input::Validated { block, verdicts });
+                        }
+                    }
+                    replica::Output::Committed { block, cert } => self.on_committed(now, block, cert),
+                    replica::Output::Event(e) => self.event(chunk, ChunkEvent::Replica(e)),
+                }
+            }
+        }
+    }
+
+    fn event(&mut self, chunk: ChunkId, event: ChunkEvent) {
+        self.out.push_back(Output::Event { chunk, event });
+    }
+
+    fn on_committed(&mut self, now: Instant, block: Block, cert: Certificate) {
+        let chunk = block.chunk;
+        let latency = block.txs.iter().filter_map(|t| self.submitted.remove(&t.id())).min().map(|t| now - t);
+        let me = self.me().clone();
+        if let Some(r) = self.replicas.get(&chunk) {
+            let reconfigured = block.txs.iter().any(|t| matches!(t, Tx::Reconfigure { .. }));
+            let member = r.committee().contains(&me);
+            if reconfigured && block.height > 0 {
+                let epoch = r.committee().epoch;
+                // Tell the new committee: a new member holds no chain yet
+                // and would hear nothing until the next proposal.
+                if member {
+                    let msg = Message { chunk, body: Body::Blocks(vec![(block.clone(), cert.clone())]) };
+                    for m in r.committee().members.iter().filter(|m| **m != me) {
+                        self.out.push_back(Output::Send { to: m.clone(), msg: msg.clone() });
+                    }
+                }
+                self.event(chunk, ChunkEvent::Reconfigured { epoch, member });
+            }
+            if member {
+                if self.joins.remove(&chunk).is_some() {
+                    self.event(chunk, ChunkEvent::Joined { height: block.height });
+                }
+                self.checks.entry(chunk).or_insert(Check { next: now + self.cfg.check_interval, candidate: None });
+            } else {
+                // Leaving members stop looking after the chunk.
+                self.checks.remove(&chunk);
+            }
+        }
+        self.out.push_back(Output::Committed { block, cert, latency });
+    }
+
+    // ---- messages ------------------------------------------------------
+
+    fn on_message<S: Store + ?Sized>(&mut self, now: Instant, from: PeerRef, msg: Message, store: &mut S) {
+        let chunk = msg.chunk;
+        if let Body::Submit(tx) = &msg.body {
+            self.track(now, tx);
+        }
+        if let Body::Blocks(list) = &msg.body {
+            if self.probes.contains_key(&chunk) && !self.joins.contains_key(&chunk) {
+                return self.on_probe_answer(now, chunk, from, msg.body, store);
+            }
+            if self.joins.contains_key(&chunk) || self.forked_genesis(chunk, list) {
+                return self.on_join_blocks(now, chunk, from, msg.body, store);
+            }
+        }
+        if self.wake(chunk, store) {
+            if let Body::Submit(tx) = &msg.body {
+                self.forward(chunk, tx);
+            }
+            return self.feed(now, chunk, replica::Input::Message { from, body: msg.body }, store);
+        }
+        match msg.body {
+            // A transaction for a chunk without a chain: the ring says
+            // whether this node is a first member.
+            Body::Submit(tx) => self.wait_for_ring(now, chunk, tx),
+            // Someone asking for blocks we do not have: say so at once
+            // (a node about to start the chain waits for this answer).
+            Body::GetBlocks { .. } => {
+                self.out.push_back(Output::Send { to: from, msg: Message { chunk, body: Body::Blocks(Vec::new()) } })
+            }
+            // An empty answer we did not wait for.
+            Body::Blocks(list) if list.is_empty() => {}
+            // Members talking about a chunk we hold no chain for: we may
+            // be a new member. Fetch and verify the chain.
+            _ => self.start_join(now, chunk, from),
+        }
+    }
+
+    /// Does a sync answer start from a genesis other than our bare one?
+    /// (Our first committee disagreed with the one the others formed.)
+    fn forked_genesis(&self, chunk: ChunkId, list: &[(Block, Certificate)]) -> bool {
+        let Some(r) = self.replicas.get(&chunk) else { return false };
+        r.committed_height() == 0
+            && list.first().is_some_and(|(b, _)| b.height == 1 && self.genesis_hash(chunk).is_some_and(|g| g != b.prev))
+    }
+
+    fn genesis_hash(&self, chunk: ChunkId) -> Option<Digest> {
+        let r = self.replicas.get(&chunk)?;
+        (r.committed_height() == 0).then(|| genesis_block(chunk, r.committee()).hash())
+    }
+
+    /// A transaction reached a node that holds the chain but is not in its
+    /// committee (the ring moved ahead of the chain): pass it on to the
+    /// members, who do not forward.
+    fn forward(&mut self, chunk: ChunkId, tx: &Tx) {
+        let me = self.me().clone();
+        let Some(r) = self.replicas.get(&chunk) else { return };
+        if r.committee().contains(&me) {
+            return;
+        }
+        let msg = Message { chunk, body: Body::Submit(tx.clone()) };
+        let to: Vec<PeerRef> = r.committee().members.clone();
+        for m in to {
+            self.out.push_back(Output::Send { to: m, msg: msg.clone() });
+        }
+    }
+
+    /// Before starting a chain with the ring's committee, ask its other
+    /// members whether one exists.
+    fn start_probe(&mut self, now: Instant, chunk: ChunkId, members: Vec<PeerRef>) {
+        let me = self.me().clone();
+        let unanswered: Vec<PeerRef> = members.iter().filter(|m| **m != me).cloned().collect();
+        for m in &unanswered {
+            self.out
+                .push_back(Output::Send { to: m.clone(), msg: Message { chunk, body: Body::GetBlocks { from: 0 } } });
+        }
+        self.probes.insert(chunk, Probe { members, unanswered, deadline: now + self.cfg.probe_wait });
+    }
+
+    fn on_probe_answer<S: Store + ?Sized>(
+        &mut self,
+        now: Instant,
+        chunk: ChunkId,
+        from: PeerRef,
+        body: Body,
+        store: &mut S,
+    ) {
+        let Body::Blocks(list) = &body else { return };
+        // A chain on which something was decided: take it (verified) rather
+        // than starting a second one.
+        if list.len() > 1 && list.first().is_some_and(|(b, _)| b.height == 0) {
+            self.joins.insert(chunk, Join { source: from.clone(), started: now, next: now + self.cfg.join_retry });
+            self.on_join_blocks(now, chunk, from, body, store);
+            if self.replicas.contains_key(&chunk) {
+                self.probes.remove(&chunk);
+                self.release_waiting(now, chunk, store);
+            }
+            return;
+        }
+        if let Some(p) = self.probes.get_mut(&chunk) {
+            p.unanswered.retain(|m| *m != from);
+            if p.unanswered.is_empty() {
+                self.create(now, chunk, store);
+            }
+        }
+    }
+
+    /// Start a chain with the probed committee as its genesis.
+    fn create<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, store: &mut S) {
+        let Some(p) = self.probes.remove(&chunk) else { return };
+        if !self.wake(chunk, store) {
+            let n = p.members.len();
+            if !self.open(chunk, Some(Committee { epoch: 0, members: p.members }), store) {
+                return;
+            }
+            self.event(chunk, ChunkEvent::Created { members: n });
+            self.checks.insert(chunk, Check { next: now + self.cfg.check_interval, candidate: None });
+        }
+        self.release_waiting(now, chunk, store);
+    }
+
+    /// Feed the transactions that waited for a chain.
+    fn release_waiting<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, store: &mut S) {
+        let me = self.me().clone();
+        let Some((_, txs)) = self.waiting.remove(&chunk) else { return };
+        for tx in txs {
+            self.forward(chunk, &tx);
+            self.feed(now, chunk, replica::Input::Message { from: me.clone(), body: Body::Submit(tx) }, store);
+        }
+    }
+
+    fn wait_for_ring(&mut self, now: Instant, chunk: ChunkId, tx: Tx) {
+        let total: usize = self.waiting.values().map(|(_, v)| v.len()).sum();
+        if total >= self.cfg.max_waiting {
+            return self.event(chunk, ChunkEvent::Dropped { reason: "too many waiting" });
+        }
+        let entry = self.waiting.entry(chunk).or_insert_with(|| (now, Vec::new()));
+        if !entry.1.contains(&tx) {
+            entry.1.push(tx);
+        }
+        if entry.1.len() == 1 {
+            self.out.push_back(Output::CheckRing { chunk });
+        }
+    }
+
+    fn track(&mut self, now: Instant, tx: &Tx) {
+        if self.submitted.len() >= MAX_TRACKED {
+            self.submitted.clear();
+        }
+        self.submitted.entry(tx.id()).or_insert(now);
+    }
+
+    /// Order a transaction of this node: send it to every member (members do
+    /// not forward submissions), and to ourselves when we are one.
+    fn submit<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, tx: Tx, members: &[PeerRef], store: &mut S) {
+        self.track(now, &tx);
+        let me = self.me().clone();
+        let mut to: Vec<PeerRef> = members.to_vec();
+        if self.wake(chunk, store) {
+            if let Some(r) = self.replicas.get(&chunk) {
+                for m in &r.committee().members {
+                    if !to.contains(m) {
+                        to.push(m.clone());
+                    }
+                }
+            }
+        }
+        for m in to.iter().filter(|m| **m != me) {
+            self.out.push_back(Output::Send { to: m.clone(), msg: Message { chunk, body: Body::Submit(tx.clone()) } });
+        }
+        if to.contains(&me) {
+            self.on_message(now, me, Message { chunk, body: Body::Submit(tx) }, store);
+        }
+    }
+
+    // ---- the ring ------------------------------------------------------
+
+    fn on_ring<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, members: Vec<PeerRef>, store: &mut S) {
+        let me = self.me().clone();
+        self.ring.insert(chunk, (members.clone(), now));
+        self.resolve_gathering(now, chunk, store);
+        if self.waiting.contains_key(&chunk) && !self.probes.contains_key(&chunk) {
+            if !members.contains(&me) {
+                self.waiting.remove(&chunk);
+                return self.event(chunk, ChunkEvent::Dropped { reason: "not a member" });
+            }
+            if self.wake(chunk, store) || self.joins.contains_key(&chunk) {
+                return self.release_waiting(now, chunk, store);
+            }
+            return self.start_probe(now, chunk, members);
+        }
+        if !self.wake(chunk, store) {
+            return;
+        }
+        let Some(r) = self.replicas.get(&chunk) else { return };
+        let committee = r.committee().clone();
+        // A bare genesis may be replaced only if this node never signed a
+        // commit on it: the others may have decided height 1 with that
+        // vote, and a node in two decided chains of one chunk could let
+        // both gather quorums.
+        let bare = r.committed_height() == 0 && !r.signed_commit(1);
+        if !committee.contains(&me) {
+            self.checks.remove(&chunk);
+            return;
+        }
+        let check = self.checks.entry(chunk).or_insert(Check { next: now, candidate: None });
+        if members == committee.members {
+            check.candidate = None;
+            check.next = now + self.cfg.check_interval;
+            return;
+        }
+        if check.candidate.as_ref() != Some(&members) {
+            // First sight of a different committee: look again soon.
+            check.candidate = Some(members);
+            check.next = now + self.cfg.recheck;
+            return;
+        }
+        check.next = now + self.cfg.check_interval;
+        if bare && members.contains(&me) {
+            // Nothing was ever decided on this genesis: start over with the
+            // committee the ring settled on.
+            if let Err(e) = store.discard_genesis(chunk) {
+                return self.event(chunk, ChunkEvent::Replica(replica::Event::Halted { error: e.to_string() }));
+            }
+            self.replicas.remove(&chunk);
+            if self.open(chunk, Some(Committee { epoch: 0, members }), store) {
+                self.event(chunk, ChunkEvent::GenesisReplaced);
+            }
+            return;
+        }
+        let n = members.len();
+        let tx = Tx::Reconfigure { committee: members };
+        self.event(chunk, ChunkEvent::ReconfigureSubmitted { members: n });
+        self.submit(now, chunk, tx, &committee.members, store);
+    }
+
+    // ---- validation ----------------------------------------------------
+
+    /// Judge a replica's validation request: committee changes here, record
+    /// changes by the environment. Returns the verdicts if all are known.
+    fn gather(&mut self, now: Instant, chunk: ChunkId, block: Digest, txs: Vec<Tx>) -> Option<Vec<bool>> {
+        let view = self.ring.get(&chunk).filter(|(_, t)| now.saturating_duration_since(*t) < self.cfg.view_fresh);
+        let mut verdicts = Vec::with_capacity(txs.len());
+        let mut asked = Vec::new();
+        let mut need_ring = false;
+        for (i, tx) in txs.iter().enumerate() {
+            match tx {
+                Tx::Reconfigure { committee } => match view {
+                    Some((members, _)) => verdicts.push(Some(members == committee)),
+                    None => {
+                        need_ring = true;
+                        verdicts.push(None);
+                    }
+                },
+                Tx::Put(_) | Tx::Delete { .. } => {
+                    asked.push(i);
+                    verdicts.push(None);
+                }
+            }
+        }
+        if verdicts.iter().all(Option::is_some) {
+            return Some(verdicts.into_iter().map(|v| v.unwrap_or(false)).collect());
+        }
+        if !asked.is_empty() {
+            let subset = asked.iter().map(|i| txs[*i].clone()).collect();
+            self.out.push_back(Output::Validate { chunk, block, txs: subset });
+        }
+        if need_ring {
+            self.out.push_back(Output::CheckRing { chunk });
+        }
+        self.gathering.insert((chunk, block), Gathering { txs, verdicts, asked });
+        None
+    }
+
+    fn on_validated<S: Store + ?Sized>(
+        &mut self,
+        now: Instant,
+        chunk: ChunkId,
+        block: Digest,
+        verdicts: Vec<bool>,
+        store: &mut S,
+    ) {
+        let Some(g) = self.gathering.get_mut(&(chunk, block)) else { return };
+        for (k, i) in g.asked.clone().into_iter().enumerate() {
+            g.verdicts[i] = Some(verdicts.get(k).copied().unwrap_or(false));
+        }
+        g.asked.clear();
+        self.finish_gathering(now, chunk, block, store);
+    }
+
+    /// A ring view arrived: judge the committee changes that waited for it.
+    fn resolve_gathering<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, store: &mut S) {
+        let Some((members, _)) = self.ring.get(&chunk).cloned() else { return };
+        let keys: Vec<Digest> = self.gathering.keys().filter(|(c, _)| *c == chunk).map(|(_, b)| *b).collect();
+        for block in keys {
+            if let Some(g) = self.gathering.get_mut(&(chunk, block)) {
+                for (tx, v) in g.txs.iter().zip(g.verdicts.iter_mut()) {
+                    if let Tx::Reconfigure { committee } = tx {
+                        *v = Some(*committee == members);
+                    }
+                }
+            }
+            self.finish_gathering(now, chunk, block, store);
+        }
+    }
+
+    fn finish_gathering<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, block: Digest, store: &mut S) {
+        let done = self.gathering.get(&(chunk, block)).is_some_and(|g| g.verdicts.iter().all(Option::is_some));
+        if !done {
+            return;
+        }
+        if let Some(g) = self.gathering.remove(&(chunk, block)) {
+            let verdicts = g.verdicts.into_iter().map(|v| v.unwrap_or(false)).collect();
+            self.feed(now, chunk, replica::Input::Validated { block, verdicts }, store);
+        }
+    }
+
+    // ---- joining -------------------------------------------------------
+
+    fn start_join(&mut self, now: Instant, chunk: ChunkId, from: PeerRef) {
+        if self.joins.contains_key(&chunk) || self.joins.len() >= self.cfg.max_joins || from == *self.me() {
+            return;
+        }
+        self.joins.insert(chunk, Join { source: from.clone(), started: now, next: now + self.cfg.join_retry });
+        self.event(chunk, ChunkEvent::JoinStarted { from: from.clone() });
+        self.out.push_back(Output::Send { to: from, msg: Message { chunk, body: Body::GetBlocks { from: 0 } } });
+    }
+
+    /// Blocks for a chunk being joined (or whose bare genesis others do not
+    /// share): verify the genesis, then let the replica verify every
+    /// certificate against the committee of its epoch.
+    fn on_join_blocks<S: Store + ?Sized>(
+        &mut self,
+        now: Instant,
+        chunk: ChunkId,
+        from: PeerRef,
+        body: Body,
+        store: &mut S,
+    ) {
+        let Body::Blocks(mut list) = body else { return };
+        let first = list.first().map(|(b, _)| b.height);
+        if first == Some(1) && self.forked_genesis(chunk, &list) {
+            // Ask the sender for its genesis and chain from the start.
+            self.joins.remove(&chunk);
+            return self.start_join(now, chunk, from);
+        }
+        if first == Some(0) && !list.is_empty() {
+            let (genesis, cert) = list.remove(0);
+            let Some(committee) = genesis_committee(&genesis, &cert) else {
+                self.joins.remove(&chunk);
+                return self.event(chunk, ChunkEvent::JoinFailed { reason: "not a genesis block" });
+            };
+            let ours = self.genesis_hash(chunk);
+            if ours.is_some_and(|h| h != genesis.hash()) {
+                // Replace our bare genesis only with a chain on which
+                // something was decided: its first block must be certified
+                // by the genesis committee.
+                let decided = list.first().is_some_and(|(b, c)| {
+                    b.prev == genesis.hash()
+                        && c.block == b.hash()
+                        && c.height == 1
+                        && verify::check_certificate(&self.network, chunk, &committee, c).is_ok()
+                });
+                if !decided {
+                    self.joins.remove(&chunk);
+                    return self.event(chunk, ChunkEvent::JoinFailed { reason: "no decided block on that genesis" });
+                }
+                if let Err(e) = store.discard_genesis(chunk) {
+                    return self.event(chunk, ChunkEvent::Replica(replica::Event::Halted { error: e.to_string() }));
+                }
+                self.replicas.remove(&chunk);
+                self.event(chunk, ChunkEvent::GenesisReplaced);
+            }
+            if !self.wake(chunk, store) && !self.open(chunk, Some(committee), store) {
+                self.joins.remove(&chunk);
+                return;
+            }
+        }
+        if !self.replicas.contains_key(&chunk) {
+            return;
+        }
+        let got = list.len();
+        self.feed(now, chunk, replica::Input::Message { from: from.clone(), body: Body::Blocks(list) }, store);
+        let me = self.me().clone();
+        let Some(r) = self.replicas.get(&chunk) else { return };
+        let (member, height) = (r.committee().contains(&me), r.committed_height());
+        if member {
+            if self.joins.remove(&chunk).is_some() {
+                self.event(chunk, ChunkEvent::Joined { height });
+            }
+            self.checks.entry(chunk).or_insert(Check { next: now + self.cfg.check_interval, candidate: None });
+        } else if let Some(j) = self.joins.get_mut(&chunk) {
+            if got > 0 {
+                // More may follow: ask for the next stretch at once.
+                j.next = now + self.cfg.join_retry;
+                let msg = Message { chunk, body: Body::GetBlocks { from: height + 1 } };
+                self.out.push_back(Output::Send { to: j.source.clone(), msg });
+            }
+        }
+    }
+
+    // ---- time ----------------------------------------------------------
+
+    fn on_timeout<S: Store + ?Sized>(&mut self, now: Instant, store: &mut S) {
+        let due: Vec<ChunkId> =
+            self.replicas.iter().filter(|(_, r)| r.poll_timeout().is_some_and(|t| t <= now)).map(|(c, _)| *c).collect();
+        for chunk in due {
+            self.feed(now, chunk, replica::Input::Timeout, store);
+        }
+        let checks: Vec<ChunkId> = self.checks.iter().filter(|(_, c)| c.next <= now).map(|(c, _)| *c).collect();
+        for chunk in checks {
+            if let Some(c) = self.checks.get_mut(&chunk) {
+                c.next = now + self.cfg.check_interval;
+            }
+            self.out.push_back(Output::CheckRing { chunk });
+        }
+        let mut failed = Vec::new();
+        for (chunk, j) in &mut self.joins {
+            if now >= j.started + self.cfg.join_timeout {
+                failed.push(*chunk);
+            } else if j.next <= now {
+                j.next = now + self.cfg.join_retry;
+                let from = self.replicas.get(chunk).map_or(0, |r| r.committed_height() + 1);
+                self.out.push_back(Output::Send {
+                    to: j.source.clone(),
+                    msg: Message { chunk: *chunk, body: Body::GetBlocks { from } },
+                });
+            }
+        }
+        for chunk in failed {
+            self.joins.remove(&chunk);
+            self.event(chunk, ChunkEvent::JoinFailed { reason: "timed out" });
+        }
+        let probes: Vec<ChunkId> = self.probes.iter().filter(|(_, p)| p.deadline <= now).map(|(c, _)| *c).collect();
+        for chunk in probes {
+            self.create(now, chunk, store);
+        }
+        let stale: Vec<ChunkId> =
+            self.waiting.iter().filter(|(_, (t, _))| *t + WAIT_FOR_RING <= now).map(|(c, _)| *c).collect();
+        for chunk in stale {
+            self.waiting.remove(&chunk);
+            self.event(chunk, ChunkEvent::Dropped { reason: "no ring view" });
+        }
+    }
+}
+
+/// The first committee of a genesis block, if the block is exactly the
+/// deterministic genesis of that committee (with its empty certificate).
+fn genesis_committee(block: &Block, cert: &Certificate) -> Option<Committee> {
+    let members = match block.txs.as_slice() {
+        [Tx::Reconfigure { committee }] => committee.clone(),
+        _ => return None,
+    };
+    let committee = Committee { epoch: 0, members };
+    let ok = block.height == 0
+        && *block == genesis_block(block.chunk, &committee)
+        && cert.block == block.hash()
+        && cert.height == 0;
+    ok.then_some(committee)
+}
