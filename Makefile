@@ -68,7 +68,7 @@ soak:
 	DHTR_SIM_SEEDS=$$seeds $(CARGO) test --release -p dhtr-protocol --test sim -- --nocapture
 	@seeds=$$(for i in $$(seq 1 200); do echo -n "$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '),"; done); \
 	seeds=$${seeds%,}; echo "DHTR_LEDGER_SEEDS=$$seeds"; \
-	DHTR_LEDGER_SEEDS=$$seeds $(CARGO) test --release -p dhtr-ledger --test consensus
+	DHTR_LEDGER_SEEDS=$$seeds $(CARGO) test --release -p dhtr-ledger --test consensus --test ring
 
 clean:
 	$(CARGO) clean

@@ -259,6 +259,8 @@ pub struct Chunks {
     probes: HashMap<ChunkId, Probe>,
     gathering: HashMap<(ChunkId, Digest), Gathering>,
     submitted: HashMap<Digest, Instant>,
+    /// Chunks whose stored chains failed verification: left alone.
+    quarantined: BTreeSet<ChunkId>,
     out: VecDeque<Output>,
     unix: u64,
 }
@@ -294,9 +296,19 @@ impl Chunks {
             probes: HashMap::new(),
             gathering: HashMap::new(),
             submitted: HashMap::new(),
+            quarantined: BTreeSet::new(),
             out: VecDeque::new(),
             unix: 0,
         }
+    }
+
+    /// Never serve, extend or replace this chunk's chain (its stored chain
+    /// failed verification; an operator must look at it).
+    pub fn quarantine(&mut self, chunk: ChunkId) {
+        self.quarantined.insert(chunk);
+        self.dormant.remove(&chunk);
+        self.replicas.remove(&chunk);
+        self.checks.remove(&chunk);
     }
 
     fn me(&self) -> &PeerRef {
@@ -344,6 +356,14 @@ impl Chunks {
     /// Feed one input. `unix` is the wall clock in seconds.
     pub fn handle<S: Store + ?Sized>(&mut self, now: Instant, unix: u64, input: Input, store: &mut S) {
         self.unix = unix;
+        let chunk = match &input {
+            Input::Message { msg, .. } => Some(msg.chunk),
+            Input::Ring { chunk, .. } | Input::Submit { chunk, .. } | Input::Validated { chunk, .. } => Some(*chunk),
+            Input::Timeout => None,
+        };
+        if chunk.is_some_and(|c| self.quarantined.contains(&c)) {
+            return;
+        }
         match input {
             Input::Message { from, msg } => self.on_message(now, from, msg, store),
             Input::Ring { chunk, members } => self.on_ring(now, chunk, members, store),
@@ -558,7 +578,7 @@ impl Chunks {
                 return;
             }
             self.event(chunk, ChunkEvent::Created { members: n });
-            self.checks.insert(chunk, Check { next: now + self.cfg.check_interval, candidate: None });
+            self.checks.insert(chunk, Check { next: now + self.cfg.recheck, candidate: None });
         }
         self.release_waiting(now, chunk, store);
     }
@@ -832,7 +852,7 @@ impl Chunks {
             if self.joins.remove(&chunk).is_some() {
                 self.event(chunk, ChunkEvent::Joined { height });
             }
-            self.checks.entry(chunk).or_insert(Check { next: now + self.cfg.check_interval, candidate: None });
+            self.checks.entry(chunk).or_insert(Check { next: now + self.cfg.recheck, candidate: None });
         } else if let Some(j) = self.joins.get_mut(&chunk) {
             if got > 0 {
                 // More may follow: ask for the next stretch at once.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use crate::http::validate_name;
-use crate::report::{ErrorReport, LookupReport, StatusReport};
+use crate::report::{ChainReport, ErrorReport, LookupReport, StatusReport, SubmitReport};
 
 /// How long one request may take, connecting included.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -84,6 +84,36 @@ pub fn get_lookup(http: &str, name: &str) -> Result<LookupReport, ClientError> {
     validate_name(name).map_err(ClientError::InvalidName)?;
     let url = format!("{}/lookup", base_url(http)?);
     fetch(http, agent().get(&url).query("name", name))
+}
+
+/// Fetches `GET /chain?chunk=ID&from=H&limit=N` from the node at `http`.
+pub fn get_chain(http: &str, chunk: u32, from: u64, limit: u64) -> Result<ChainReport, ClientError> {
+    let url = format!("{}/chain", base_url(http)?);
+    let req = agent().get(&url).query("chunk", chunk.to_string()).query("from", from.to_string());
+    fetch(http, req.query("limit", limit.to_string()))
+}
+
+/// `POST /test/submit?name=NAME` (nodes run with `--test-hooks` only).
+pub fn post_test_submit(http: &str, name: &str) -> Result<SubmitReport, ClientError> {
+    validate_name(name).map_err(ClientError::InvalidName)?;
+    let url = format!("{}/test/submit", base_url(http)?);
+    let mut response = agent()
+        .post(&url)
+        .query("name", name)
+        .header("accept", "application/json")
+        .send_empty()
+        .map_err(|e| transport_error(http, e))?;
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().map_err(|e| transport_error(http, e))?;
+    if (200..300).contains(&status) {
+        return serde_json::from_str(&body).map_err(|e| ClientError::UnexpectedResponse {
+            addr: http.to_owned(),
+            status,
+            reason: format!("bad JSON: {e}"),
+        });
+    }
+    let message = serde_json::from_str::<ErrorReport>(&body).map_or(body, |r| r.error);
+    Err(ClientError::Server { addr: http.to_owned(), status, message })
 }
 
 /// `http://host:port` from `host:port` or an `http://` URL (no trailing `/`).

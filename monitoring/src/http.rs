@@ -6,6 +6,8 @@
 //! | `GET /healthz` | `200 ok` while the server runs |
 //! | `GET /status` | [`StatusReport`] as JSON |
 //! | `GET /lookup?name=NAME` | [`LookupReport`] as JSON |
+//! | `GET /chain?chunk=ID[&from=H][&limit=N]` | [`ChainReport`]: blocks with certificates (at most 256) |
+//! | `POST /test/submit?name=NAME` | test hook (`--test-hooks` only): order the test record of NAME |
 //!
 //! Errors are JSON [`ErrorReport`]s; unknown paths get 404. The node side is
 //! abstracted by [`NodeApi`] so this crate does not depend on libp2p.
@@ -26,7 +28,7 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 
 use crate::error::MonitoringError;
-use crate::report::{ErrorReport, LookupReport, StatusReport};
+use crate::report::{ChainReport, ErrorReport, LookupReport, StatusReport, SubmitReport};
 
 /// Content type of `GET /metrics`.
 pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -47,6 +49,13 @@ pub trait NodeApi: Clone + Send + Sync + 'static {
     /// Looks up the nodes responsible for `name` (already checked with
     /// [`validate_name`]).
     fn lookup(&self, name: String) -> impl Future<Output = Result<LookupReport, ApiError>> + Send;
+
+    /// Blocks `from..from+limit` of a chunk's chain with their certificates.
+    fn chain(&self, chunk: u32, from: u64, limit: u64) -> impl Future<Output = Result<ChainReport, ApiError>> + Send;
+
+    /// Test hook: submit the deterministic test record of `name` for
+    /// ordering. Nodes run without `--test-hooks` answer `NotFound`.
+    fn test_submit(&self, name: String) -> impl Future<Output = Result<SubmitReport, ApiError>> + Send;
 }
 
 /// Why a [`NodeApi`] call failed; decides the HTTP status.
@@ -61,6 +70,9 @@ pub enum ApiError {
     /// The node tried but the network failed, e.g. a lookup timed out (502).
     #[error("{0}")]
     Failed(String),
+    /// Nothing there, e.g. a chunk this node holds no chain of (404).
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl ApiError {
@@ -70,6 +82,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Failed(_) => StatusCode::BAD_GATEWAY,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
         }
     }
 }
@@ -142,6 +155,8 @@ pub fn router<A: NodeApi>(registry: Arc<Registry>, api: A) -> Router {
         .route("/healthz", get(healthz))
         .route("/status", get(status::<A>))
         .route("/lookup", get(lookup::<A>))
+        .route("/chain", get(chain::<A>))
+        .route("/test/submit", axum::routing::post(test_submit::<A>))
         .fallback(not_found)
         .with_state(AppState { registry, api })
 }
@@ -224,9 +239,65 @@ async fn lookup<A: NodeApi>(
     }
 }
 
+/// Query string of `/chain`.
+#[derive(Debug, Deserialize)]
+struct ChainParams {
+    chunk: Option<u32>,
+    #[serde(default)]
+    from: u64,
+    limit: Option<u64>,
+}
+
+/// Most blocks one `/chain` answer holds.
+pub const MAX_CHAIN_BLOCKS: u64 = 256;
+
+/// `GET /chain?chunk=ID[&from=H][&limit=N]`.
+async fn chain<A: NodeApi>(
+    State(state): State<AppState<A>>,
+    params: Result<Query<ChainParams>, QueryRejection>,
+) -> Response {
+    let (chunk, from, limit) = match params {
+        Ok(Query(ChainParams { chunk: Some(c), from, limit })) => {
+            (c, from, limit.unwrap_or(MAX_CHAIN_BLOCKS).clamp(1, MAX_CHAIN_BLOCKS))
+        }
+        Ok(Query(ChainParams { chunk: None, .. })) => {
+            return ApiError::BadRequest("missing `chunk` query parameter; try /chain?chunk=17".into()).into_response();
+        }
+        Err(rejection) => {
+            return ApiError::BadRequest(format!(
+                "invalid query string (expected /chain?chunk=ID&from=HEIGHT&limit=N): {}",
+                rejection.body_text()
+            ))
+            .into_response();
+        }
+    };
+    match state.api.chain(chunk, from, limit).await {
+        Ok(report) => Json(report).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// `POST /test/submit?name=NAME` (only with `--test-hooks`).
+async fn test_submit<A: NodeApi>(
+    State(state): State<AppState<A>>,
+    params: Result<Query<LookupParams>, QueryRejection>,
+) -> Response {
+    let name = match params {
+        Ok(Query(LookupParams { name: Some(name) })) if validate_name(&name).is_ok() => name,
+        _ => return ApiError::BadRequest("expected /test/submit?name=NAME with a valid name".into()).into_response(),
+    };
+    match state.api.test_submit(name).await {
+        Ok(report) => Json(report).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
 /// Any other path.
 async fn not_found() -> Response {
-    error_response(StatusCode::NOT_FOUND, "not found; try /metrics, /healthz, /status or /lookup?name=NAME".into())
+    error_response(
+        StatusCode::NOT_FOUND,
+        "not found; try /metrics, /healthz, /status, /lookup?name=NAME or /chain?chunk=ID".into(),
+    )
 }
 
 #[cfg(test)]
@@ -265,6 +336,14 @@ mod tests {
                 joined: true,
                 ledger: Default::default(),
             })
+        }
+
+        async fn chain(&self, chunk: u32, _from: u64, _limit: u64) -> Result<ChainReport, ApiError> {
+            Err(ApiError::NotFound(format!("no chain of chunk {chunk} here")))
+        }
+
+        async fn test_submit(&self, _name: String) -> Result<SubmitReport, ApiError> {
+            Err(ApiError::NotFound("test hooks are off".into()))
         }
 
         async fn lookup(&self, name: String) -> Result<LookupReport, ApiError> {

@@ -14,14 +14,18 @@
 pub mod client;
 pub mod error;
 pub mod http;
+pub mod ledger_metrics;
 pub mod logging;
 pub mod metrics;
 pub mod report;
 
-pub use client::{ClientError, get_lookup, get_status};
+pub use client::{ClientError, get_chain, get_lookup, get_status, post_test_submit};
 pub use error::MonitoringError;
 pub use http::{ApiError, NodeApi, bind, serve, validate_name};
 pub use logging::init_tracing;
 pub use metrics::{Direction, JoinOutcome, LookupOutcome, Metrics, NeighbourKind};
 pub use prometheus_client::registry::Registry;
-pub use report::{ChunkReport, ErrorReport, LedgerReport, LookupReport, PeerReport, StatusReport};
+pub use report::{
+    BlockReport, CertificateReport, ChainReport, ChunkReport, ErrorReport, LedgerReport, LookupReport, PeerReport,
+    SignatureReport, StatusReport, SubmitReport, TxReport,
+};

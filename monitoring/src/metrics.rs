@@ -23,6 +23,8 @@
 //! | `dhtr_build_info` | gauge (always 1) | `version` |
 //! | `dhtr_uptime_seconds` | gauge (computed at scrape) | |
 //!
+//! The ledger's `dhtr_ledger_*` metrics are listed in [`crate::ledger_metrics`].
+//!
 //! String labels (`protocol`, `reason`, `kind`) must come from a small fixed
 //! set chosen by the caller (protocol names, Chord message kinds): never put
 //! peer-controlled data in a label, or the number of series is unbounded.
@@ -272,6 +274,8 @@ pub struct Metrics {
     pub join_attempts: Family<JoinLabels, Counter>,
     /// `dhtr_uptime_seconds`, computed at scrape time.
     pub uptime: Uptime,
+    /// The ledger's metrics (`dhtr_ledger_*`, see [`crate::ledger_metrics`]).
+    pub ledger: crate::ledger_metrics::LedgerMetrics,
 }
 
 impl Metrics {
@@ -296,6 +300,7 @@ impl Metrics {
             chord_request_failures: Family::default(),
             join_attempts: Family::default(),
             uptime: Uptime::since(Instant::now()),
+            ledger: crate::ledger_metrics::LedgerMetrics::register(registry),
         };
         for outcome in LookupOutcome::ALL {
             metrics.lookups.get_or_create_owned(&LookupLabels { outcome });

@@ -72,6 +72,9 @@ pub struct LedgerReport {
     /// Chunks whose chains failed verification (not served), with the reason.
     #[serde(default)]
     pub corrupt: Vec<String>,
+    /// Chunks being fetched from a committee this node joins.
+    #[serde(default)]
+    pub joining: usize,
 }
 
 /// One chunk chain.
@@ -81,6 +84,117 @@ pub struct ChunkReport {
     pub chunk: u32,
     /// Height of its last committed block.
     pub height: u64,
+    /// Committee epoch at the tip.
+    #[serde(default)]
+    pub epoch: u64,
+    /// Is this node a member of the committee at the tip?
+    #[serde(default)]
+    pub member: bool,
+}
+
+/// A chunk's chain as an audit trail: every block with its commit
+/// certificate, which anyone can check against the committee of the
+/// block's epoch (the genesis names the first committee; every
+/// `reconfigure` transaction names the next).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainReport {
+    /// The chunk.
+    pub chunk: u32,
+    /// Height of the last committed block.
+    pub height: u64,
+    /// The committee at the tip: epoch and members (PeerIds).
+    pub epoch: u64,
+    /// Members at the tip, in ring order.
+    pub committee: Vec<String>,
+    /// The blocks asked for, in height order.
+    pub blocks: Vec<BlockReport>,
+}
+
+/// One committed block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockReport {
+    /// Height.
+    pub height: u64,
+    /// blake3 hash of the block, hex.
+    pub hash: String,
+    /// Hash of the previous block, hex.
+    pub prev: String,
+    /// View it was proposed in.
+    pub view: u64,
+    /// The proposer (PeerId; empty for genesis).
+    pub proposer: String,
+    /// Committee epoch it was decided in.
+    pub epoch: u64,
+    /// Digest of that committee, hex.
+    pub committee_digest: String,
+    /// Proposer's clock, unix seconds.
+    pub time: u64,
+    /// The changes, in order.
+    pub txs: Vec<TxReport>,
+    /// The commit certificate.
+    pub certificate: CertificateReport,
+}
+
+/// One transaction of a block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum TxReport {
+    /// An RRset inserted or replaced.
+    Put {
+        /// Owner name.
+        name: String,
+        /// Record type number.
+        rtype: u16,
+        /// Class number.
+        class: u16,
+        /// TTL from the authoritative source.
+        ttl: u32,
+        /// Rdata in wire form, hex, one per record.
+        rdata: Vec<String>,
+        /// When the proposer fetched it, unix seconds.
+        fetched_at: u64,
+    },
+    /// An RRset removed.
+    Delete {
+        /// Owner name.
+        name: String,
+        /// Record type number.
+        rtype: u16,
+    },
+    /// The committee handed over.
+    Reconfigure {
+        /// The new members (PeerIds), in ring order.
+        committee: Vec<String>,
+    },
+}
+
+/// 2f+1 commit signatures of one view over the block hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertificateReport {
+    /// The view of the commit votes.
+    pub view: u64,
+    /// Signers and their ed25519 signatures (hex) over the commit digest.
+    pub signatures: Vec<SignatureReport>,
+}
+
+/// One signature of a certificate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignatureReport {
+    /// The signer's PeerId (its ed25519 public key is inside).
+    pub signer: String,
+    /// The signature, hex.
+    pub signature: String,
+}
+
+/// What happened to a transaction submitted through the test hooks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmitReport {
+    /// The name.
+    pub name: String,
+    /// Its chunk.
+    pub chunk: u32,
+    /// The committee it was sent to (PeerIds).
+    pub committee: Vec<String>,
 }
 
 /// Result of looking up the nodes responsible for a name.

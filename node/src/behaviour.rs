@@ -1,5 +1,5 @@
-//! The libp2p side: one composed `NetworkBehaviour` (Chord over
-//! request-response, identify, ping, connection limits) and the Swarm
+//! The libp2p side: one composed `NetworkBehaviour` (Chord and the ledger
+//! over request-response, identify, ping, connection limits) and the Swarm
 //! built on TCP + noise + yamux (dialing from fresh ports, see
 //! [`crate::transport`]) and QUIC, with DNS for `/dns*` addresses.
 
@@ -15,6 +15,7 @@ use prometheus_client::registry::Registry;
 
 use crate::codec::ChordCodec;
 use crate::config::Settings;
+use crate::ledger::codec::LedgerCodec;
 use crate::transport::FreshPorts;
 
 /// Everything the node speaks over libp2p.
@@ -24,6 +25,8 @@ pub struct Behaviour {
     pub limits: connection_limits::Behaviour,
     /// Chord requests and responses (`/dhtr/<network>/chord/1`).
     pub chord: request_response::Behaviour<ChordCodec>,
+    /// Ledger messages between committee members (`/dhtr/<network>/ledger/1`).
+    pub ledger: request_response::Behaviour<LedgerCodec>,
     /// Exchange of listen addresses, observed addresses and versions.
     pub identify: identify::Behaviour,
     /// Keep-alive and round-trip times.
@@ -40,6 +43,8 @@ pub fn identify_protocol(settings: &Settings) -> String {
 /// metrics (bandwidth) are registered in `registry`.
 pub fn build_swarm(key: Keypair, settings: &Settings, registry: &mut Registry) -> Result<Swarm<Behaviour>> {
     let chord_protocol = StreamProtocol::try_from_owned(settings.network.chord_protocol())
+        .context("network name makes an invalid protocol string")?;
+    let ledger_protocol = StreamProtocol::try_from_owned(settings.network.ledger_protocol())
         .context("network name makes an invalid protocol string")?;
     let l = &settings.limits;
     let limits = connection_limits::ConnectionLimits::default()
@@ -72,6 +77,13 @@ pub fn build_swarm(key: Keypair, settings: &Settings, registry: &mut Registry) -
                 ChordCodec,
                 [(chord_protocol, ProtocolSupport::Full)],
                 request_response::Config::default().with_request_timeout(rr_timeout).with_max_concurrent_streams(64),
+            ),
+            ledger: request_response::Behaviour::with_codec(
+                LedgerCodec,
+                [(ledger_protocol, ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(10))
+                    .with_max_concurrent_streams(256),
             ),
             identify: identify::Behaviour::new(
                 identify::Config::new(identify_version, key.public())

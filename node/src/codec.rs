@@ -39,7 +39,7 @@ impl From<WireRequest> for Inbound {
 }
 
 /// Read at most `limit` bytes; one byte more means the message is oversized.
-async fn read_limited<T: AsyncRead + Unpin + Send>(io: &mut T, limit: usize) -> io::Result<Vec<u8>> {
+pub(crate) async fn read_limited<T: AsyncRead + Unpin + Send>(io: &mut T, limit: usize) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     io.take(limit as u64 + 1).read_to_end(&mut buf).await?;
     if buf.len() > limit {

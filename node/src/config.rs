@@ -95,6 +95,9 @@ pub struct FileConfig {
     pub log: String,
     /// Log as JSON lines instead of text.
     pub log_json: bool,
+    /// Test-only hooks (`POST /test/submit`, a deterministic test validator).
+    /// Never on in production: it lets the HTTP endpoint submit records.
+    pub test_hooks: bool,
     /// Top bits of a key that select its chunk (a network parameter).
     pub chunk_bits: u8,
     /// Byzantine members a committee tolerates; committees have 3f+1 (a network parameter).
@@ -117,6 +120,7 @@ impl Default for FileConfig {
             http_listen: "127.0.0.1:9464".into(),
             log: "info".into(),
             log_json: false,
+            test_hooks: false,
             chunk_bits: p.chunk_bits,
             f: p.f,
             ring: RingSection::default(),
@@ -154,6 +158,8 @@ pub struct Overrides {
     pub log: Option<String>,
     /// `--log-json`
     pub log_json: bool,
+    /// `--test-hooks`
+    pub test_hooks: bool,
 }
 
 /// The validated configuration a node runs with.
@@ -177,6 +183,8 @@ pub struct Settings {
     pub log: String,
     /// JSON logs.
     pub log_json: bool,
+    /// Test-only hooks enabled.
+    pub test_hooks: bool,
     /// Chord configuration.
     pub chord: dhtr_protocol::Config,
     /// Connection limits.
@@ -221,6 +229,7 @@ impl Settings {
             f.log = v;
         }
         f.log_json |= o.log_json;
+        f.test_hooks |= o.test_hooks;
 
         let network =
             NetworkName::new(&f.network).map_err(|e| anyhow!("{}: {e}", src(net_from_flag, "--network", "network")))?;
@@ -299,6 +308,7 @@ impl Settings {
             http_listen,
             log: f.log,
             log_json: f.log_json,
+            test_hooks: f.test_hooks,
             chord,
             limits: f.limits,
         })

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use dhtr_monitoring::{ApiError, LookupReport, NodeApi, StatusReport};
+use dhtr_monitoring::{ApiError, ChainReport, LookupReport, NodeApi, StatusReport, SubmitReport};
 use dhtr_protocol::key::{canonical_name, name_key};
 use dhtr_protocol::{LookupError, LookupResult, NetworkParams, RingId};
 use tokio::sync::{mpsc, oneshot};
@@ -23,6 +23,24 @@ pub enum Command {
         key: RingId,
         /// Where the answer goes.
         reply: LookupReply,
+    },
+    /// Blocks of a chunk's chain with their certificates.
+    Chain {
+        /// The chunk.
+        chunk: u32,
+        /// First height.
+        from: u64,
+        /// Most blocks.
+        limit: u64,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<ChainReport, ApiError>>,
+    },
+    /// Test hook: order the test record of a name.
+    TestSubmit {
+        /// The name.
+        name: String,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<SubmitReport, ApiError>>,
     },
 }
 
@@ -61,6 +79,17 @@ impl NodeHandle {
         rx.await.map_err(|_| NodeGone)
     }
 
+    /// Send a command and wait (bounded) for its answer.
+    async fn ask<T>(&self, cmd: Command, rx: oneshot::Receiver<Result<T, ApiError>>) -> Result<T, ApiError> {
+        let gone = || ApiError::Unavailable(NodeGone.to_string());
+        self.tx.send(cmd).await.map_err(|_| gone())?;
+        match tokio::time::timeout(STATUS_TIMEOUT, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(gone()),
+            Err(_) => Err(ApiError::Unavailable("the node did not answer in time".into())),
+        }
+    }
+
     /// Key, chunk and committee of a DNS name.
     pub async fn committee(&self, name: &str) -> Result<LookupReport, ApiError> {
         let canonical = canonical_name(name).map_err(|e| ApiError::BadRequest(format!("invalid `name`: {e}")))?;
@@ -96,5 +125,15 @@ impl NodeApi for NodeHandle {
 
     async fn lookup(&self, name: String) -> Result<LookupReport, ApiError> {
         self.committee(&name).await
+    }
+
+    async fn chain(&self, chunk: u32, from: u64, limit: u64) -> Result<ChainReport, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.ask(Command::Chain { chunk, from, limit, reply }, rx).await
+    }
+
+    async fn test_submit(&self, name: String) -> Result<SubmitReport, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.ask(Command::TestSubmit { name, reply }, rx).await
     }
 }

@@ -102,6 +102,10 @@ struct RunArgs {
     /// Log JSON lines instead of text.
     #[arg(long, env = "DHTR_LOG_JSON")]
     log_json: bool,
+    /// TEST ONLY: enable POST /test/submit and the deterministic test
+    /// validator. Never use on a real network.
+    #[arg(long, env = "DHTR_TEST_HOOKS", hide = true)]
+    test_hooks: bool,
 }
 
 fn main() {
@@ -165,6 +169,7 @@ fn run(args: RunArgs) -> Result<()> {
         http_listen: args.http_listen,
         log: args.log,
         log_json: args.log_json,
+        test_hooks: args.test_hooks,
     };
     let settings = Settings::resolve(args.config.as_deref(), overrides)?;
     dhtr_monitoring::init_tracing(&settings.log, settings.log_json)?;
@@ -189,6 +194,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
     let p2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
+    let signer = Arc::new(ledger::NodeSigner::new(key.clone()));
     let mut swarm = behaviour::build_swarm(key, &settings, &mut registry)?;
     for addr in &settings.listen {
         transport::ensure_free(addr).map_err(|e| anyhow!("cannot listen on {addr}: {e}"))?;
@@ -198,12 +204,13 @@ async fn serve(settings: Settings) -> Result<()> {
         swarm.add_external_address(addr.clone());
     }
     let http = dhtr_monitoring::bind(settings.http_listen).await?;
-    info!("HTTP endpoint on http://{}/ (metrics, healthz, status, lookup)", settings.http_listen);
+    info!("HTTP endpoint on http://{}/ (metrics, healthz, status, lookup, chain)", settings.http_listen);
 
     let (tx, rx) = mpsc::channel(256);
     let handle = NodeHandle::new(tx, settings.params);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let node = event_loop::NodeLoop::new(swarm, settings, rx, metrics, p2p_metrics, store, ledger);
+    let led = event_loop::LedgerState::new(ledger, signer, settings.network.as_str(), settings.test_hooks);
+    let node = event_loop::NodeLoop::new(swarm, settings, rx, metrics, p2p_metrics, store, led);
     let mut node_task = tokio::spawn(node.run(shutdown_rx.clone()));
     let mut http_rx = shutdown_rx;
     let http_task = tokio::spawn(dhtr_monitoring::serve(http, Arc::new(registry), handle, async move {

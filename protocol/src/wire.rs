@@ -68,6 +68,11 @@ impl NetworkName {
     pub fn chord_protocol(&self) -> String {
         format!("/dhtr/{}/chord/1", self.0)
     }
+
+    /// The ledger protocol of this network (`/dhtr/<name>/ledger/1`).
+    pub fn ledger_protocol(&self) -> String {
+        format!("/dhtr/{}/ledger/1", self.0)
+    }
 }
 
 impl fmt::Display for NetworkName {

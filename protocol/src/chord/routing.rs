@@ -132,7 +132,13 @@ impl Routing {
             }
         }
         if key.in_open_closed(&self.me.id, &self.successor().id) {
-            return Some(self.successors.clone());
+            let mut l = self.successors.clone();
+            // A list shorter than its bound stopped where it reached me
+            // (small ring): clockwise from the successor, I come next.
+            if l.len() < self.max_successors && !l.iter().any(|n| n.same(&self.me)) {
+                l.push(self.me.clone());
+            }
+            return Some(l);
         }
         None
     }

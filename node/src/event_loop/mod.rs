@@ -30,6 +30,9 @@ use crate::config::Settings;
 use crate::handle::{Command, LookupReply};
 use crate::report;
 
+mod ledger;
+pub use ledger::LedgerState;
+
 /// Bad messages from one peer before it is banned.
 const STRIKES_BEFORE_BAN: u32 = 3;
 /// How long a banned peer stays banned.
@@ -67,8 +70,8 @@ pub struct NodeLoop {
     started: Instant,
     save_at: Instant,
     left: bool,
-    /// The chunk chains this node holds (RocksDB), verified at start.
-    ledger: crate::ledger::Ledger,
+    /// The chunk chains this node holds and the consensus over them.
+    led: LedgerState,
 }
 
 impl NodeLoop {
@@ -80,7 +83,7 @@ impl NodeLoop {
         metrics: Metrics,
         p2p_metrics: libp2p::metrics::Metrics,
         store: PeerStore,
-        ledger: crate::ledger::Ledger,
+        led: LedgerState,
     ) -> NodeLoop {
         let now = Instant::now();
         let me = NodeInfo::new(PeerRef(swarm.local_peer_id().to_bytes()), Vec::new());
@@ -113,7 +116,7 @@ impl NodeLoop {
             started: now,
             save_at: now + SAVE_EVERY,
             left: false,
-            ledger,
+            led,
         }
     }
 
@@ -128,6 +131,7 @@ impl NodeLoop {
                     Some(c) => self.on_command(c),
                     None => self.commands_open = false,
                 },
+                Some(v) = self.led.verdict_rx.recv() => self.on_verdict(v),
                 _ = tokio::time::sleep_until(deadline.into()) => self.on_timer(),
                 _ = shutdown.changed() => break,
             }
@@ -140,7 +144,7 @@ impl NodeLoop {
 
     fn next_deadline(&self) -> Instant {
         let mut t = self.save_at;
-        for c in [self.chord.poll_timeout(), self.next_join].into_iter().flatten() {
+        for c in [self.chord.poll_timeout(), self.next_join, self.led.poll_timeout()].into_iter().flatten() {
             t = t.min(c);
         }
         t
@@ -152,9 +156,13 @@ impl NodeLoop {
             self.chord.handle(now, Input::Timeout);
         }
         self.maybe_join(now);
+        if self.led.poll_timeout().is_some_and(|t| t <= now) {
+            self.ledger_input(dhtr_ledger::chunks::Input::Timeout);
+        }
         if self.save_at <= now {
             self.save_at = now + SAVE_EVERY;
             self.save_store();
+            self.update_ledger_gauges();
         }
         self.banned.retain(|_, until| *until > now);
     }
@@ -251,6 +259,9 @@ impl NodeLoop {
             match out {
                 Output::Send { id, to, request } => self.send(id, to, request),
                 Output::LookupDone { id, result } => {
+                    if self.on_ledger_lookup(id, &result) {
+                        continue;
+                    }
                     if let Some((reply, started)) = self.lookups.remove(&id) {
                         let outcome = match &result {
                             Ok(_) => LookupOutcome::Ok,
@@ -311,6 +322,10 @@ impl NodeLoop {
                 let id = self.chord.start_lookup(Instant::now(), key);
                 self.lookups.insert(id, (reply, Instant::now()));
             }
+            Command::Chain { chunk, from, limit, reply } => {
+                let _ = reply.send(self.chain(chunk, from, limit));
+            }
+            Command::TestSubmit { name, reply } => self.test_submit(name, reply),
         }
     }
 
@@ -333,22 +348,13 @@ impl NodeLoop {
         }
     }
 
-    fn ledger_report(&self) -> dhtr_monitoring::LedgerReport {
-        let mut r = self.ledger.report.clone();
-        for c in &mut r.chunks {
-            if let Some(h) = crate::ledger::height(&self.ledger.store, dhtr_protocol::ChunkId(c.chunk)) {
-                c.height = h;
-            }
-        }
-        r
-    }
-
     // ---- swarm events --------------------------------------------------
 
     fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         self.p2p_metrics.record(&ev);
         match ev {
             SwarmEvent::Behaviour(BehaviourEvent::Chord(e)) => self.on_chord_message(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Ledger(e)) => self.on_ledger_message(e),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => {
                 self.p2p_metrics.record(&e);
                 self.on_identify(e);
@@ -423,7 +429,7 @@ impl NodeLoop {
                     let request = match request {
                         _ if self.banned.contains_key(&peer) => return,
                         Inbound::Request(r) => r,
-                        Inbound::Bad { reason, detail } => return self.penalise(peer, reason, &detail),
+                        Inbound::Bad { reason, detail } => return self.penalise(peer, "chord", reason, &detail),
                     };
                     let kind = request.body.kind();
                     self.metrics.chord_request(Direction::In, kind);
@@ -446,7 +452,7 @@ impl NodeLoop {
                 match &error {
                     OutboundFailure::Io(e) if is_bad_message(e) => {
                         let reason = if e.to_string().contains("exceeds") { "oversized" } else { "undecodable" };
-                        self.penalise(peer, reason, &e.to_string());
+                        self.penalise(peer, "chord", reason, &e.to_string());
                     }
                     _ => debug!(%peer, "chord request failed: {error}"),
                 }
@@ -461,10 +467,10 @@ impl NodeLoop {
 
     /// A peer sent something undecodable or oversized: drop the stream,
     /// count it, disconnect the peer, and ban it after repeated offences.
-    fn penalise(&mut self, peer: PeerId, reason: &'static str, detail: &str) {
-        warn!(%peer, "dropped a bad chord message ({reason}): {detail}");
-        self.metrics.peer_decode_error("chord");
-        self.metrics.stream_dropped("chord", reason);
+    fn penalise(&mut self, peer: PeerId, protocol: &'static str, reason: &'static str, detail: &str) {
+        warn!(%peer, "dropped a bad {protocol} message ({reason}): {detail}");
+        self.metrics.peer_decode_error(protocol);
+        self.metrics.stream_dropped(protocol, reason);
         self.metrics.peer_penalised();
         let strikes = self.strikes.entry(peer).or_insert(0);
         *strikes += 1;
