@@ -27,6 +27,7 @@ use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, noise, tcp, yamux};
 const NETWORK: &str = "badin";
 /// The Chord protocol string of [`NETWORK`].
 const CHORD_PROTOCOL: &str = "/dhtr/badin/chord/1";
+const LEDGER_PROTOCOL: &str = "/dhtr/badin/ledger/1";
 /// Log filter for the nodes; request-response at debug shows inbound
 /// streams that libp2p failed to decode (in the log tail of a failing test).
 const RUST_LOG: &str = "info,libp2p=warn,libp2p_request_response=debug";
@@ -143,6 +144,61 @@ fn garbage_from_a_peer_is_dropped_counted_and_the_node_keeps_serving() {
     node.assert_alive();
 }
 
+#[test]
+fn garbage_ledger_messages_are_dropped_counted_and_well_formed_ones_still_handled() {
+    let dir = tempdir();
+    let data_dir = dir.path().join("node");
+    let peer_id: PeerId = read_identity(&data_dir).0.parse().expect("dhtr id prints a valid peer id");
+    let listen = "/ip4/127.0.0.52/tcp/4202";
+    let http = "127.0.0.52:9475";
+    let mut node = Proc::start(dir.path(), "node", &run_args(&data_dir, listen, http));
+    node.wait_for_http(http);
+    let addr: Multiaddr = format!("{listen}/p2p/{peer_id}").parse().unwrap();
+
+    let garbage: Vec<u8> = [&[0xff_u8][..], &rand::random::<[u8; 63]>()[..]].concat();
+    let oversized = vec![0x41_u8; dhtr_ledger::msg::MAX_MESSAGE_BYTES + 4096];
+    let fine = dhtr_ledger::msg::encode(&dhtr_ledger::msg::Message {
+        chunk: dhtr_protocol::ChunkId(7),
+        body: dhtr_ledger::msg::Body::GetBlocks { from: 0 },
+    });
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut bad = RawClient::speaking(LEDGER_PROTOCOL);
+        for (what, bytes) in [("garbage", garbage), ("oversized", oversized)] {
+            println!("ledger {what}: {}", bad.exchange(peer_id, &addr, bytes).await);
+        }
+        // A well-formed message from another peer is handled (its answer is
+        // an empty acknowledgement, which the raw client reports as such).
+        println!(
+            "well-formed ledger message: {}",
+            RawClient::speaking(LEDGER_PROTOCOL).exchange(peer_id, &addr, fine).await
+        );
+    });
+    node.assert_alive();
+    let metrics = http_get(&format!("http://{http}/metrics"));
+    let value = |series: &str| metric(&metrics, series);
+    let context = || format!("\n/metrics (dhtr_peer* lines):\n{}", dhtr_peer_lines(&metrics));
+    assert_eq!(value("dhtr_peer_decode_errors_total{protocol=\"ledger\"}"), Some(2.0), "{}", context());
+    assert_eq!(
+        value("dhtr_peer_streams_dropped_total{protocol=\"ledger\",reason=\"undecodable\"}"),
+        Some(1.0),
+        "{}",
+        context()
+    );
+    assert_eq!(
+        value("dhtr_peer_streams_dropped_total{protocol=\"ledger\",reason=\"oversized\"}"),
+        Some(1.0),
+        "{}",
+        context()
+    );
+    assert_eq!(
+        value("dhtr_ledger_messages_total{direction=\"in\",kind=\"get_blocks\"}"),
+        Some(1.0),
+        "the well-formed message from another peer is handled"
+    );
+    node.assert_alive();
+}
+
 /// What became of one request sent by [`RawClient::exchange`].
 enum Outcome {
     /// The node answered with these (non-empty) bytes.
@@ -167,8 +223,13 @@ struct RawClient {
 }
 
 impl RawClient {
-    /// A client with a fresh identity.
+    /// A Chord client with a fresh identity.
     fn new() -> RawClient {
+        RawClient::speaking(CHORD_PROTOCOL)
+    }
+
+    /// A client of `protocol` with a fresh identity.
+    fn speaking(protocol: &'static str) -> RawClient {
         let swarm = libp2p::SwarmBuilder::with_new_identity()
             .with_tokio()
             .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
@@ -176,7 +237,7 @@ impl RawClient {
             .with_behaviour(|_| {
                 request_response::Behaviour::with_codec(
                     RawCodec,
-                    [(StreamProtocol::new(CHORD_PROTOCOL), ProtocolSupport::Outbound)],
+                    [(StreamProtocol::new(protocol), ProtocolSupport::Outbound)],
                     request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
                 )
             })
