@@ -50,10 +50,13 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-# Ledger benchmarks: commit latency and throughput (memory, RocksDB with and
-# without fsync) and ed25519 single vs batch verification.
+# Ledger benchmarks: commit latency and throughput of a committee of 4 in one
+# process (memory, RocksDB with and without fsync) and as 4 processes over
+# loopback libp2p (fsync on and off); ed25519 single vs batch verification.
 bench: deps
 	$(CARGO) run --release -p dhtr-ledger --features rocksdb --bin dhtr-ledger-bench
+	$(CARGO) build --release -p dhtr-node
+	$(CARGO_TARGET_DIR)/release/dhtr-ledger-net-bench $(CARGO_TARGET_DIR)/release/dhtr
 
 # The simulator table: N = 100, 1000, 10000.
 sim:

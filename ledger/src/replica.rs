@@ -216,7 +216,15 @@ pub struct Replica {
     halted: bool,
     /// Wall clock (unix seconds) as of the last input, for block times.
     unix: u64,
+    /// Proposals and votes for the next height that arrived before our own
+    /// commit of this one (members commit a moment apart); replayed after it.
+    early: Vec<(PeerRef, Body)>,
+    /// Early messages to process now that their height is current.
+    replay: VecDeque<(PeerRef, Body)>,
 }
+
+/// Most early messages kept (about a height's worth of a large committee).
+const MAX_EARLY: usize = 256;
 
 /// The view timer doubles at most this many times (8 × `view_timeout`):
 /// enough to outgrow real delays, short enough that a committee recovers in
@@ -295,6 +303,8 @@ impl Replica {
             out: VecDeque::new(),
             halted: false,
             unix: 0,
+            early: Vec::new(),
+            replay: VecDeque::new(),
         }))
     }
 
@@ -381,7 +391,7 @@ impl Replica {
                 return;
             }
         }
-        let r = match input {
+        let mut r = match input {
             Input::Message { from, body } => self.on_message(now, unix, from, body, store),
             Input::Submit(tx) => {
                 self.add_pending(now, tx);
@@ -390,6 +400,10 @@ impl Replica {
             Input::Validated { block, verdicts } => self.on_validated(now, block, verdicts, store),
             Input::Timeout => self.on_timeout(now, unix, store),
         };
+        while r.is_ok() {
+            let Some((from, body)) = self.replay.pop_front() else { break };
+            r = self.on_message(now, unix, from, body, store);
+        }
         if let Err(e) = r {
             self.halted = true;
             self.deadline = None;
@@ -560,6 +574,9 @@ impl Replica {
             return Ok(());
         }
         if p.block.height > self.height {
+            if p.block.height == self.height + 1 {
+                self.keep_early(from.clone(), Body::Proposal(p));
+            }
             self.behind(now, &from);
             return Ok(());
         }
@@ -735,6 +752,9 @@ impl Replica {
             return Ok(());
         }
         if v.height > self.height {
+            if v.height == self.height + 1 {
+                self.keep_early(from.clone(), Body::Vote(v));
+            }
             self.behind(now, &from);
             return Ok(());
         }
@@ -853,6 +873,13 @@ impl Replica {
         self.changing_to = None;
         self.failed_views = 0;
         self.deadline = None;
+        // Messages for the height we now decide, which arrived early.
+        let early = std::mem::take(&mut self.early);
+        self.replay.extend(early.into_iter().filter(|(_, b)| match b {
+            Body::Proposal(p) => p.block.height == self.height,
+            Body::Vote(v) => v.height == self.height,
+            _ => false,
+        }));
         // A replica that caught up learns the view the others decided in.
         if cert.view > self.view {
             self.view = cert.view;
@@ -1216,6 +1243,14 @@ impl Replica {
             self.emit(Event::Synced { height: self.height - 1 });
         }
         Ok(())
+    }
+
+    /// Keep a signed proposal or vote for the next height (already checked
+    /// against the current committee) until our commit of this one.
+    fn keep_early(&mut self, from: PeerRef, body: Body) {
+        if self.early.len() < MAX_EARLY && !self.early.iter().any(|(_, b)| *b == body) {
+            self.early.push((from, body));
+        }
     }
 
     // ---- output helpers ------------------------------------------------

@@ -233,3 +233,34 @@ fn a_new_view_below_the_view_asked_for_is_refused() {
     assert!(validate_request(&out).is_none(), "entered view 1 after asking for view 3: {out:?}");
     assert_eq!(r.view(), 0);
 }
+
+#[test]
+fn a_proposal_for_the_next_height_that_arrives_before_our_commit_is_kept() {
+    let mut w = World::new();
+    let mut r = w.open();
+    let b1 = w.block(1, 0, 0);
+    let at = |ms| ms;
+    let out =
+        w.feed(&mut r, at(0), Input::Message { from: w.from(0), body: Body::Proposal(w.proposal(0, b1.clone(), 0)) });
+    let (hash, n) = validate_request(&out).unwrap_or_else(|| panic!("asks to validate: {out:?}"));
+    w.feed(&mut r, at(1), Input::Validated { block: hash, verdicts: vec![true; n] });
+    for i in [0, 1] {
+        w.feed(&mut r, at(2), Input::Message { from: w.from(i), body: Body::Vote(w.vote(Phase::Prepare, 0, &b1, i)) });
+    }
+    // The others commit height 1 first; the primary's proposal for height 2
+    // reaches us before the last commit vote we need.
+    let mut b2 = w.block(2, 0, 0);
+    b2.prev = b1.hash();
+    b2.txs = vec![Tx::Delete { name: "a.example.".into(), rtype: 1 }];
+    let out =
+        w.feed(&mut r, at(3), Input::Message { from: w.from(0), body: Body::Proposal(w.proposal(0, b2.clone(), 0)) });
+    assert!(validate_request(&out).is_none(), "not current yet: {out:?}");
+    w.feed(&mut r, at(4), Input::Message { from: w.from(0), body: Body::Vote(w.vote(Phase::Commit, 0, &b1, 0)) });
+    let out =
+        w.feed(&mut r, at(5), Input::Message { from: w.from(1), body: Body::Vote(w.vote(Phase::Commit, 0, &b1, 1)) });
+    assert!(out.iter().any(|o| matches!(o, Output::Committed { block, .. } if block.height == 1)), "{out:?}");
+    // Without waiting for a view change, the kept proposal is taken up.
+    let (hash2, _) =
+        validate_request(&out).unwrap_or_else(|| panic!("the early proposal is validated at once: {out:?}"));
+    assert_eq!(hash2, b2.hash());
+}

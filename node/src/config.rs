@@ -47,6 +47,33 @@ impl Default for RingSection {
     }
 }
 
+/// The `[ledger]` table: consensus timing and durability.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LedgerSection {
+    /// Sync every commit and vote to disk before acknowledging it. Turn off
+    /// only for benchmarks: a power loss could then lose acknowledged commits.
+    pub fsync: bool,
+    /// Milliseconds pending work may wait for a commit before a view change.
+    pub view_timeout_ms: u64,
+    /// Seconds between comparisons of each committee with the ring.
+    pub check_interval_secs: u64,
+    /// Most transactions in one block.
+    pub max_batch: usize,
+}
+
+impl Default for LedgerSection {
+    fn default() -> Self {
+        let c = dhtr_ledger::chunks::ChunksConfig::default();
+        LedgerSection {
+            fsync: true,
+            view_timeout_ms: c.replica.view_timeout.as_millis() as u64,
+            check_interval_secs: c.check_interval.as_secs(),
+            max_batch: c.replica.max_batch,
+        }
+    }
+}
+
 /// The `[limits]` table: libp2p connection limits.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -106,6 +133,8 @@ pub struct FileConfig {
     pub ring: RingSection,
     /// Connection limits.
     pub limits: LimitsSection,
+    /// Ledger timing and durability.
+    pub ledger: LedgerSection,
 }
 
 impl Default for FileConfig {
@@ -125,6 +154,7 @@ impl Default for FileConfig {
             f: p.f,
             ring: RingSection::default(),
             limits: LimitsSection::default(),
+            ledger: LedgerSection::default(),
         }
     }
 }
@@ -189,6 +219,10 @@ pub struct Settings {
     pub chord: dhtr_protocol::Config,
     /// Connection limits.
     pub limits: LimitsSection,
+    /// The ledger's tuning.
+    pub ledger: dhtr_ledger::chunks::ChunksConfig,
+    /// Sync ledger writes to disk.
+    pub ledger_fsync: bool,
 }
 
 impl Settings {
@@ -298,6 +332,23 @@ impl Settings {
         if l.max_connections == 0 || l.max_connections_per_peer == 0 {
             bail!("config keys `limits.max_connections` and `limits.max_connections_per_peer` must be at least 1");
         }
+        let lg = &f.ledger;
+        if !(50..=600_000).contains(&lg.view_timeout_ms) {
+            bail!("config key `ledger.view_timeout_ms` = {}: it must be between 50 and 600000", lg.view_timeout_ms);
+        }
+        if !(1..=86_400).contains(&lg.check_interval_secs) {
+            bail!(
+                "config key `ledger.check_interval_secs` = {}: it must be between 1 and 86400",
+                lg.check_interval_secs
+            );
+        }
+        if !(1..=1024).contains(&lg.max_batch) {
+            bail!("config key `ledger.max_batch` = {}: it must be between 1 and 1024", lg.max_batch);
+        }
+        let mut ledger = dhtr_ledger::chunks::ChunksConfig::default();
+        ledger.replica.view_timeout = Duration::from_millis(lg.view_timeout_ms);
+        ledger.replica.max_batch = lg.max_batch;
+        ledger.check_interval = Duration::from_secs(lg.check_interval_secs);
         Ok(Settings {
             network,
             params,
@@ -311,6 +362,8 @@ impl Settings {
             test_hooks: f.test_hooks,
             chord,
             limits: f.limits,
+            ledger,
+            ledger_fsync: f.ledger.fsync,
         })
     }
 }

@@ -209,7 +209,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let (tx, rx) = mpsc::channel(256);
     let handle = NodeHandle::new(tx, settings.params);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let led = event_loop::LedgerState::new(ledger, signer, settings.network.as_str(), settings.test_hooks);
+    let led = event_loop::LedgerState::new(ledger, signer, &settings);
     let node = event_loop::NodeLoop::new(swarm, settings, rx, metrics, p2p_metrics, store, led);
     let mut node_task = tokio::spawn(node.run(shutdown_rx.clone()));
     let mut http_rx = shutdown_rx;

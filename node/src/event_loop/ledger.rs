@@ -60,9 +60,12 @@ pub struct LedgerState {
 
 impl LedgerState {
     /// The manager over the verified chains of `ledger`, signing as `signer`.
-    pub fn new(ledger: Ledger, signer: Arc<NodeSigner>, network: &str, test_hooks: bool) -> LedgerState {
+    pub fn new(mut ledger: Ledger, signer: Arc<NodeSigner>, settings: &crate::config::Settings) -> LedgerState {
         let me = dhtr_ledger::sign::Signer::peer(signer.as_ref()).clone();
-        let mut chunks = Chunks::new(ChunksConfig::default(), network, signer, ledger.verified.clone(), Instant::now());
+        ledger.store.set_durable(settings.ledger_fsync);
+        let (network, test_hooks) = (settings.network.as_str(), settings.test_hooks);
+        let cfg: ChunksConfig = settings.ledger.clone();
+        let mut chunks = Chunks::new(cfg, network, signer, ledger.verified.clone(), Instant::now());
         for c in &ledger.corrupt {
             chunks.quarantine(*c);
         }
