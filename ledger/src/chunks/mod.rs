@@ -17,6 +17,12 @@
 //!   every certificate against the committee of its epoch, and takes part
 //!   once the chain names it. A restarted member catches up the same way
 //!   through its replica's polling.
+//!
+//! [`genesis_block`]: replica::genesis_block
+
+mod join;
+mod ring;
+mod validate;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -25,11 +31,14 @@ use std::time::{Duration, Instant};
 use dhtr_protocol::{ChunkId, PeerRef};
 
 use crate::msg::{Body, Message};
-use crate::replica::{self, Config, Replica, genesis_block};
+use crate::replica::{self, Config, Replica};
 use crate::sign::Signer;
 use crate::store::Store;
 use crate::types::{Block, Certificate, Committee, Digest, Tx};
-use crate::verify;
+
+use join::Join;
+use ring::{Check, Probe};
+use validate::Gathering;
 
 /// Tuning of the chunk manager.
 #[derive(Clone, Debug)]
@@ -207,36 +216,6 @@ pub enum Output {
         /// What happened.
         event: ChunkEvent,
     },
-}
-
-/// Verdicts being gathered for one validation request of a replica.
-struct Gathering {
-    txs: Vec<Tx>,
-    verdicts: Vec<Option<bool>>,
-    /// Positions in `txs` sent to the environment, in order.
-    asked: Vec<usize>,
-}
-
-/// A chain being fetched from a member.
-struct Join {
-    source: PeerRef,
-    started: Instant,
-    next: Instant,
-}
-
-/// Asking the members of our ring view whether a chain exists before
-/// starting one: a committee may already hold one that has not been handed
-/// to the ring's current committee yet.
-struct Probe {
-    members: Vec<PeerRef>,
-    unanswered: Vec<PeerRef>,
-    deadline: Instant,
-}
-
-/// When to look at the ring for a chunk, and what the last look found.
-struct Check {
-    next: Instant,
-    candidate: Option<Vec<PeerRef>>,
 }
 
 /// Most submission times kept for latency figures.
@@ -500,19 +479,6 @@ impl Chunks {
         }
     }
 
-    /// Does a sync answer start from a genesis other than our bare one?
-    /// (Our first committee disagreed with the one the others formed.)
-    fn forked_genesis(&self, chunk: ChunkId, list: &[(Block, Certificate)]) -> bool {
-        let Some(r) = self.replicas.get(&chunk) else { return false };
-        r.committed_height() == 0
-            && list.first().is_some_and(|(b, _)| b.height == 1 && self.genesis_hash(chunk).is_some_and(|g| g != b.prev))
-    }
-
-    fn genesis_hash(&self, chunk: ChunkId) -> Option<Digest> {
-        let r = self.replicas.get(&chunk)?;
-        (r.committed_height() == 0).then(|| genesis_block(chunk, r.committee()).hash())
-    }
-
     /// A transaction reached a node that holds the chain but is not in its
     /// committee (the ring moved ahead of the chain): pass it on to the
     /// members, who do not forward.
@@ -526,70 +492,6 @@ impl Chunks {
         let to: Vec<PeerRef> = r.committee().members.clone();
         for m in to {
             self.out.push_back(Output::Send { to: m, msg: msg.clone() });
-        }
-    }
-
-    /// Before starting a chain with the ring's committee, ask its other
-    /// members whether one exists.
-    fn start_probe(&mut self, now: Instant, chunk: ChunkId, members: Vec<PeerRef>) {
-        let me = self.me().clone();
-        let unanswered: Vec<PeerRef> = members.iter().filter(|m| **m != me).cloned().collect();
-        for m in &unanswered {
-            self.out
-                .push_back(Output::Send { to: m.clone(), msg: Message { chunk, body: Body::GetBlocks { from: 0 } } });
-        }
-        self.probes.insert(chunk, Probe { members, unanswered, deadline: now + self.cfg.probe_wait });
-    }
-
-    fn on_probe_answer<S: Store + ?Sized>(
-        &mut self,
-        now: Instant,
-        chunk: ChunkId,
-        from: PeerRef,
-        body: Body,
-        store: &mut S,
-    ) {
-        let Body::Blocks(list) = &body else { return };
-        // A chain on which something was decided: take it (verified) rather
-        // than starting a second one.
-        if list.len() > 1 && list.first().is_some_and(|(b, _)| b.height == 0) {
-            self.joins.insert(chunk, Join { source: from.clone(), started: now, next: now + self.cfg.join_retry });
-            self.on_join_blocks(now, chunk, from, body, store);
-            if self.replicas.contains_key(&chunk) {
-                self.probes.remove(&chunk);
-                self.release_waiting(now, chunk, store);
-            }
-            return;
-        }
-        if let Some(p) = self.probes.get_mut(&chunk) {
-            p.unanswered.retain(|m| *m != from);
-            if p.unanswered.is_empty() {
-                self.create(now, chunk, store);
-            }
-        }
-    }
-
-    /// Start a chain with the probed committee as its genesis.
-    fn create<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, store: &mut S) {
-        let Some(p) = self.probes.remove(&chunk) else { return };
-        if !self.wake(chunk, store) {
-            let n = p.members.len();
-            if !self.open(chunk, Some(Committee { epoch: 0, members: p.members }), store) {
-                return;
-            }
-            self.event(chunk, ChunkEvent::Created { members: n });
-            self.checks.insert(chunk, Check { next: now + self.cfg.recheck, candidate: None });
-        }
-        self.release_waiting(now, chunk, store);
-    }
-
-    /// Feed the transactions that waited for a chain.
-    fn release_waiting<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, store: &mut S) {
-        let me = self.me().clone();
-        let Some((_, txs)) = self.waiting.remove(&chunk) else { return };
-        for tx in txs {
-            self.forward(chunk, &tx);
-            self.feed(now, chunk, replica::Input::Message { from: me.clone(), body: Body::Submit(tx) }, store);
         }
     }
 
@@ -637,232 +539,6 @@ impl Chunks {
         }
     }
 
-    // ---- the ring ------------------------------------------------------
-
-    fn on_ring<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, members: Vec<PeerRef>, store: &mut S) {
-        let me = self.me().clone();
-        self.ring.insert(chunk, (members.clone(), now));
-        self.resolve_gathering(now, chunk, store);
-        if self.waiting.contains_key(&chunk) && !self.probes.contains_key(&chunk) {
-            if !members.contains(&me) {
-                self.waiting.remove(&chunk);
-                return self.event(chunk, ChunkEvent::Dropped { reason: "not a member" });
-            }
-            if self.wake(chunk, store) || self.joins.contains_key(&chunk) {
-                return self.release_waiting(now, chunk, store);
-            }
-            return self.start_probe(now, chunk, members);
-        }
-        if !self.wake(chunk, store) {
-            return;
-        }
-        let Some(r) = self.replicas.get(&chunk) else { return };
-        let committee = r.committee().clone();
-        // A bare genesis may be replaced only if this node never signed a
-        // commit on it: the others may have decided height 1 with that
-        // vote, and a node in two decided chains of one chunk could let
-        // both gather quorums.
-        let bare = r.committed_height() == 0 && !r.signed_commit(1);
-        if !committee.contains(&me) {
-            self.checks.remove(&chunk);
-            return;
-        }
-        let check = self.checks.entry(chunk).or_insert(Check { next: now, candidate: None });
-        if members == committee.members {
-            check.candidate = None;
-            check.next = now + self.cfg.check_interval;
-            return;
-        }
-        if check.candidate.as_ref() != Some(&members) {
-            // First sight of a different committee: look again soon.
-            check.candidate = Some(members);
-            check.next = now + self.cfg.recheck;
-            return;
-        }
-        check.next = now + self.cfg.check_interval;
-        if bare && members.contains(&me) {
-            // Nothing was ever decided on this genesis: start over with the
-            // committee the ring settled on.
-            if let Err(e) = store.discard_genesis(chunk) {
-                return self.event(chunk, ChunkEvent::Replica(replica::Event::Halted { error: e.to_string() }));
-            }
-            self.replicas.remove(&chunk);
-            if self.open(chunk, Some(Committee { epoch: 0, members }), store) {
-                self.event(chunk, ChunkEvent::GenesisReplaced);
-            }
-            return;
-        }
-        let n = members.len();
-        let tx = Tx::Reconfigure { committee: members };
-        self.event(chunk, ChunkEvent::ReconfigureSubmitted { members: n });
-        self.submit(now, chunk, tx, &committee.members, store);
-    }
-
-    // ---- validation ----------------------------------------------------
-
-    /// Judge a replica's validation request: committee changes here, record
-    /// changes by the environment. Returns the verdicts if all are known.
-    fn gather(&mut self, now: Instant, chunk: ChunkId, block: Digest, txs: Vec<Tx>) -> Option<Vec<bool>> {
-        let view = self.ring.get(&chunk).filter(|(_, t)| now.saturating_duration_since(*t) < self.cfg.view_fresh);
-        let mut verdicts = Vec::with_capacity(txs.len());
-        let mut asked = Vec::new();
-        let mut need_ring = false;
-        for (i, tx) in txs.iter().enumerate() {
-            match tx {
-                Tx::Reconfigure { committee } => match view {
-                    Some((members, _)) => verdicts.push(Some(members == committee)),
-                    None => {
-                        need_ring = true;
-                        verdicts.push(None);
-                    }
-                },
-                Tx::Put(_) | Tx::Delete { .. } => {
-                    asked.push(i);
-                    verdicts.push(None);
-                }
-            }
-        }
-        if verdicts.iter().all(Option::is_some) {
-            return Some(verdicts.into_iter().map(|v| v.unwrap_or(false)).collect());
-        }
-        if !asked.is_empty() {
-            let subset = asked.iter().map(|i| txs[*i].clone()).collect();
-            self.out.push_back(Output::Validate { chunk, block, txs: subset });
-        }
-        if need_ring {
-            self.out.push_back(Output::CheckRing { chunk });
-        }
-        self.gathering.insert((chunk, block), Gathering { txs, verdicts, asked });
-        None
-    }
-
-    fn on_validated<S: Store + ?Sized>(
-        &mut self,
-        now: Instant,
-        chunk: ChunkId,
-        block: Digest,
-        verdicts: Vec<bool>,
-        store: &mut S,
-    ) {
-        let Some(g) = self.gathering.get_mut(&(chunk, block)) else { return };
-        for (k, i) in g.asked.clone().into_iter().enumerate() {
-            g.verdicts[i] = Some(verdicts.get(k).copied().unwrap_or(false));
-        }
-        g.asked.clear();
-        self.finish_gathering(now, chunk, block, store);
-    }
-
-    /// A ring view arrived: judge the committee changes that waited for it.
-    fn resolve_gathering<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, store: &mut S) {
-        let Some((members, _)) = self.ring.get(&chunk).cloned() else { return };
-        let keys: Vec<Digest> = self.gathering.keys().filter(|(c, _)| *c == chunk).map(|(_, b)| *b).collect();
-        for block in keys {
-            if let Some(g) = self.gathering.get_mut(&(chunk, block)) {
-                for (tx, v) in g.txs.iter().zip(g.verdicts.iter_mut()) {
-                    if let Tx::Reconfigure { committee } = tx {
-                        *v = Some(*committee == members);
-                    }
-                }
-            }
-            self.finish_gathering(now, chunk, block, store);
-        }
-    }
-
-    fn finish_gathering<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, block: Digest, store: &mut S) {
-        let done = self.gathering.get(&(chunk, block)).is_some_and(|g| g.verdicts.iter().all(Option::is_some));
-        if !done {
-            return;
-        }
-        if let Some(g) = self.gathering.remove(&(chunk, block)) {
-            let verdicts = g.verdicts.into_iter().map(|v| v.unwrap_or(false)).collect();
-            self.feed(now, chunk, replica::Input::Validated { block, verdicts }, store);
-        }
-    }
-
-    // ---- joining -------------------------------------------------------
-
-    fn start_join(&mut self, now: Instant, chunk: ChunkId, from: PeerRef) {
-        if self.joins.contains_key(&chunk) || self.joins.len() >= self.cfg.max_joins || from == *self.me() {
-            return;
-        }
-        self.joins.insert(chunk, Join { source: from.clone(), started: now, next: now + self.cfg.join_retry });
-        self.event(chunk, ChunkEvent::JoinStarted { from: from.clone() });
-        self.out.push_back(Output::Send { to: from, msg: Message { chunk, body: Body::GetBlocks { from: 0 } } });
-    }
-
-    /// Blocks for a chunk being joined (or whose bare genesis others do not
-    /// share): verify the genesis, then let the replica verify every
-    /// certificate against the committee of its epoch.
-    fn on_join_blocks<S: Store + ?Sized>(
-        &mut self,
-        now: Instant,
-        chunk: ChunkId,
-        from: PeerRef,
-        body: Body,
-        store: &mut S,
-    ) {
-        let Body::Blocks(mut list) = body else { return };
-        let first = list.first().map(|(b, _)| b.height);
-        if first == Some(1) && self.forked_genesis(chunk, &list) {
-            // Ask the sender for its genesis and chain from the start.
-            self.joins.remove(&chunk);
-            return self.start_join(now, chunk, from);
-        }
-        if first == Some(0) && !list.is_empty() {
-            let (genesis, cert) = list.remove(0);
-            let Some(committee) = genesis_committee(&genesis, &cert) else {
-                self.joins.remove(&chunk);
-                return self.event(chunk, ChunkEvent::JoinFailed { reason: "not a genesis block" });
-            };
-            let ours = self.genesis_hash(chunk);
-            if ours.is_some_and(|h| h != genesis.hash()) {
-                // Replace our bare genesis only with a chain on which
-                // something was decided: its first block must be certified
-                // by the genesis committee.
-                let decided = list.first().is_some_and(|(b, c)| {
-                    b.prev == genesis.hash()
-                        && c.block == b.hash()
-                        && c.height == 1
-                        && verify::check_certificate(&self.network, chunk, &committee, c).is_ok()
-                });
-                if !decided {
-                    self.joins.remove(&chunk);
-                    return self.event(chunk, ChunkEvent::JoinFailed { reason: "no decided block on that genesis" });
-                }
-                if let Err(e) = store.discard_genesis(chunk) {
-                    return self.event(chunk, ChunkEvent::Replica(replica::Event::Halted { error: e.to_string() }));
-                }
-                self.replicas.remove(&chunk);
-                self.event(chunk, ChunkEvent::GenesisReplaced);
-            }
-            if !self.wake(chunk, store) && !self.open(chunk, Some(committee), store) {
-                self.joins.remove(&chunk);
-                return;
-            }
-        }
-        if !self.replicas.contains_key(&chunk) {
-            return;
-        }
-        let got = list.len();
-        self.feed(now, chunk, replica::Input::Message { from: from.clone(), body: Body::Blocks(list) }, store);
-        let me = self.me().clone();
-        let Some(r) = self.replicas.get(&chunk) else { return };
-        let (member, height) = (r.committee().contains(&me), r.committed_height());
-        if member {
-            if self.joins.remove(&chunk).is_some() {
-                self.event(chunk, ChunkEvent::Joined { height });
-            }
-            self.checks.entry(chunk).or_insert(Check { next: now + self.cfg.recheck, candidate: None });
-        } else if let Some(j) = self.joins.get_mut(&chunk) {
-            if got > 0 {
-                // More may follow: ask for the next stretch at once.
-                j.next = now + self.cfg.join_retry;
-                let msg = Message { chunk, body: Body::GetBlocks { from: height + 1 } };
-                self.out.push_back(Output::Send { to: j.source.clone(), msg });
-            }
-        }
-    }
-
     // ---- time ----------------------------------------------------------
 
     fn on_timeout<S: Store + ?Sized>(&mut self, now: Instant, store: &mut S) {
@@ -906,19 +582,4 @@ impl Chunks {
             self.event(chunk, ChunkEvent::Dropped { reason: "no ring view" });
         }
     }
-}
-
-/// The first committee of a genesis block, if the block is exactly the
-/// deterministic genesis of that committee (with its empty certificate).
-fn genesis_committee(block: &Block, cert: &Certificate) -> Option<Committee> {
-    let members = match block.txs.as_slice() {
-        [Tx::Reconfigure { committee }] => committee.clone(),
-        _ => return None,
-    };
-    let committee = Committee { epoch: 0, members };
-    let ok = block.height == 0
-        && *block == genesis_block(block.chunk, &committee)
-        && cert.block == block.hash()
-        && cert.height == 0;
-    ok.then_some(committee)
 }
