@@ -383,13 +383,13 @@ impl Replica {
         if self.next_poll.is_none() {
             self.next_poll = Some(now + self.cfg.poll_interval);
         }
-        if let Some(target) = self.resume.take() {
-            if let Err(e) = self.start_view_change(now, unix, target, store) {
-                self.halted = true;
-                self.deadline = None;
-                self.emit(Event::Halted { error: e.to_string() });
-                return;
-            }
+        if let Some(target) = self.resume.take()
+            && let Err(e) = self.start_view_change(now, unix, target, store)
+        {
+            self.halted = true;
+            self.deadline = None;
+            self.emit(Event::Halted { error: e.to_string() });
+            return;
         }
         let mut r = match input {
             Input::Message { from, body } => self.on_message(now, unix, from, body, store),
@@ -1034,10 +1034,10 @@ impl Replica {
                 askers.entry(p).or_insert(*v);
             }
         }
-        if askers.len() > self.committee.f() {
-            if let Some(target) = askers.values().min().copied() {
-                self.start_view_change(now, unix, target, store)?;
-            }
+        if askers.len() > self.committee.f()
+            && let Some(target) = askers.values().min().copied()
+        {
+            self.start_view_change(now, unix, target, store)?;
         }
         self.maybe_new_view(now, unix, store)
     }

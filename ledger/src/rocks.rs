@@ -472,13 +472,13 @@ impl Store for RocksStore {
     }
 
     fn discard_genesis(&mut self, chunk: ChunkId) -> Result<(), StoreError> {
-        if let Some(t) = self.tip(chunk)? {
-            if t.height > 0 {
-                return Err(self.io(format!(
-                    "chunk {} has {} committed blocks; only a bare genesis may be discarded",
-                    chunk.0, t.height
-                )));
-            }
+        if let Some(t) = self.tip(chunk)?
+            && t.height > 0
+        {
+            return Err(self.io(format!(
+                "chunk {} has {} committed blocks; only a bare genesis may be discarded",
+                chunk.0, t.height
+            )));
         }
         let mut batch = WriteBatch::default();
         batch.delete_cf(self.cf(CF_BLOCKS)?, block_key(chunk, 0));

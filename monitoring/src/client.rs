@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use crate::http::validate_name;
-use crate::report::{ChainReport, ErrorReport, LookupReport, StatusReport, SubmitReport};
+use crate::report::{ChainReport, ErrorReport, LookupReport, RecordsReport, StatusReport, SubmitReport};
 
 /// How long one request may take, connecting included.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -91,6 +91,13 @@ pub fn get_chain(http: &str, chunk: u32, from: u64, limit: u64) -> Result<ChainR
     let url = format!("{}/chain", base_url(http)?);
     let req = agent().get(&url).query("chunk", chunk.to_string()).query("from", from.to_string());
     fetch(http, req.query("limit", limit.to_string()))
+}
+
+/// Fetches `GET /records?name=NAME&type=N` from the node at `http`.
+pub fn get_records(http: &str, name: &str, rtype: u16) -> Result<RecordsReport, ClientError> {
+    validate_name(name).map_err(ClientError::InvalidName)?;
+    let url = format!("{}/records", base_url(http)?);
+    fetch(http, agent().get(&url).query("name", name).query("type", rtype.to_string()))
 }
 
 /// `POST /test/submit?name=NAME` (nodes run with `--test-hooks` only).

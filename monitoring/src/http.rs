@@ -7,6 +7,7 @@
 //! | `GET /status` | [`StatusReport`] as JSON |
 //! | `GET /lookup?name=NAME` | [`LookupReport`] as JSON |
 //! | `GET /chain?chunk=ID[&from=H][&limit=N]` | [`ChainReport`]: blocks with certificates (at most 256) |
+//! | `GET /records?name=NAME&type=N` | [`RecordsReport`]: a strict-majority read from the name's committee |
 //! | `POST /test/submit?name=NAME` | test hook (`--test-hooks` only): order the test record of NAME |
 //!
 //! Errors are JSON [`ErrorReport`]s; unknown paths get 404. The node side is
@@ -28,7 +29,7 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 
 use crate::error::MonitoringError;
-use crate::report::{ChainReport, ErrorReport, LookupReport, StatusReport, SubmitReport};
+use crate::report::{ChainReport, ErrorReport, LookupReport, RecordsReport, StatusReport, SubmitReport};
 
 /// Content type of `GET /metrics`.
 pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -52,6 +53,9 @@ pub trait NodeApi: Clone + Send + Sync + 'static {
 
     /// Blocks `from..from+limit` of a chunk's chain with their certificates.
     fn chain(&self, chunk: u32, from: u64, limit: u64) -> impl Future<Output = Result<ChainReport, ApiError>> + Send;
+
+    /// A strict-majority read of (name, type) from the chunk's committee.
+    fn records(&self, name: String, rtype: u16) -> impl Future<Output = Result<RecordsReport, ApiError>> + Send;
 
     /// Test hook: submit the deterministic test record of `name` for
     /// ordering. Nodes run without `--test-hooks` answer `NotFound`.
@@ -156,6 +160,7 @@ pub fn router<A: NodeApi>(registry: Arc<Registry>, api: A) -> Router {
         .route("/status", get(status::<A>))
         .route("/lookup", get(lookup::<A>))
         .route("/chain", get(chain::<A>))
+        .route("/records", get(records::<A>))
         .route("/test/submit", axum::routing::post(test_submit::<A>))
         .fallback(not_found)
         .with_state(AppState { registry, api })
@@ -277,6 +282,30 @@ async fn chain<A: NodeApi>(
     }
 }
 
+/// Query string of `/records`.
+#[derive(Debug, Deserialize)]
+struct RecordsParams {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    rtype: Option<u16>,
+}
+
+/// `GET /records?name=NAME&type=N`: a network read, as the DNS side makes it.
+async fn records<A: NodeApi>(
+    State(state): State<AppState<A>>,
+    params: Result<Query<RecordsParams>, QueryRejection>,
+) -> Response {
+    match params {
+        Ok(Query(RecordsParams { name: Some(name), rtype: Some(rtype) })) if validate_name(&name).is_ok() => {
+            match state.api.records(name, rtype).await {
+                Ok(report) => Json(report).into_response(),
+                Err(err) => err.into_response(),
+            }
+        }
+        _ => ApiError::BadRequest("expected /records?name=NAME&type=NUMBER (e.g. type=1 for A)".into()).into_response(),
+    }
+}
+
 /// `POST /test/submit?name=NAME` (only with `--test-hooks`).
 async fn test_submit<A: NodeApi>(
     State(state): State<AppState<A>>,
@@ -340,6 +369,10 @@ mod tests {
 
         async fn chain(&self, chunk: u32, _from: u64, _limit: u64) -> Result<ChainReport, ApiError> {
             Err(ApiError::NotFound(format!("no chain of chunk {chunk} here")))
+        }
+
+        async fn records(&self, name: String, _rtype: u16) -> Result<RecordsReport, ApiError> {
+            Err(ApiError::NotFound(format!("nothing about {name}")))
         }
 
         async fn test_submit(&self, _name: String) -> Result<SubmitReport, ApiError> {

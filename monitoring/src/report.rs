@@ -186,6 +186,29 @@ pub struct SignatureReport {
     pub signature: String,
 }
 
+/// A network read: what the committee of the name's chunk said.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordsReport {
+    /// Canonical name read.
+    pub name: String,
+    /// Record type number.
+    pub rtype: u16,
+    /// The chunk.
+    pub chunk: u32,
+    /// Committee size.
+    pub members: usize,
+    /// `agreed` (more than half returned one state) or `no_majority`.
+    pub verdict: String,
+    /// Members that returned the agreed state.
+    pub votes: usize,
+    /// Members that returned something else.
+    pub dissent: usize,
+    /// The agreed RRset of the type, if any (as a `put`).
+    pub rrset: Option<TxReport>,
+    /// The agreed CNAME at the name, if any.
+    pub cname: Option<TxReport>,
+}
+
 /// What happened to a transaction submitted through the test hooks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubmitReport {

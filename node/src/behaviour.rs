@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 use crate::codec::ChordCodec;
 use crate::config::Settings;
 use crate::ledger::codec::LedgerCodec;
+use crate::records::codec::RecordsCodec;
 use crate::transport::FreshPorts;
 
 /// Everything the node speaks over libp2p.
@@ -27,6 +28,8 @@ pub struct Behaviour {
     pub chord: request_response::Behaviour<ChordCodec>,
     /// Ledger messages between committee members (`/dhtr/<network>/ledger/1`).
     pub ledger: request_response::Behaviour<LedgerCodec>,
+    /// Network reads of committed RRsets (`/dhtr/<network>/records/1`).
+    pub records: request_response::Behaviour<RecordsCodec>,
     /// Exchange of listen addresses, observed addresses and versions.
     pub identify: identify::Behaviour,
     /// Keep-alive and round-trip times.
@@ -45,6 +48,8 @@ pub fn build_swarm(key: Keypair, settings: &Settings, registry: &mut Registry) -
     let chord_protocol = StreamProtocol::try_from_owned(settings.network.chord_protocol())
         .context("network name makes an invalid protocol string")?;
     let ledger_protocol = StreamProtocol::try_from_owned(settings.network.ledger_protocol())
+        .context("network name makes an invalid protocol string")?;
+    let records_protocol = StreamProtocol::try_from_owned(settings.network.records_protocol())
         .context("network name makes an invalid protocol string")?;
     let l = &settings.limits;
     let limits = connection_limits::ConnectionLimits::default()
@@ -83,6 +88,13 @@ pub fn build_swarm(key: Keypair, settings: &Settings, registry: &mut Registry) -
                 [(ledger_protocol, ProtocolSupport::Full)],
                 request_response::Config::default()
                     .with_request_timeout(Duration::from_secs(10))
+                    .with_max_concurrent_streams(256),
+            ),
+            records: request_response::Behaviour::with_codec(
+                RecordsCodec,
+                [(records_protocol, ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(3))
                     .with_max_concurrent_streams(256),
             ),
             identify: identify::Behaviour::new(

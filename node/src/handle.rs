@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use dhtr_monitoring::{ApiError, ChainReport, LookupReport, NodeApi, StatusReport, SubmitReport};
+use dhtr_monitoring::{ApiError, ChainReport, LookupReport, NodeApi, RecordsReport, StatusReport, SubmitReport};
 use dhtr_protocol::key::{canonical_name, name_key};
 use dhtr_protocol::{LookupError, LookupResult, NetworkParams, RingId};
 use tokio::sync::{mpsc, oneshot};
@@ -34,6 +34,15 @@ pub enum Command {
         limit: u64,
         /// Where the answer goes.
         reply: oneshot::Sender<Result<ChainReport, ApiError>>,
+    },
+    /// Read (canonical name, type) from the chunk's committee.
+    NetworkRead {
+        /// Canonical owner name.
+        name: String,
+        /// Record type.
+        rtype: u16,
+        /// Where the outcome goes.
+        reply: crate::event_loop::ReadReply,
     },
     /// Test hook: order the test record of a name.
     TestSubmit {
@@ -76,6 +85,18 @@ impl NodeHandle {
     pub async fn lookup(&self, key: RingId) -> Result<Result<LookupResult, LookupError>, NodeGone> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Command::Lookup { key, reply }).await.map_err(|_| NodeGone)?;
+        rx.await.map_err(|_| NodeGone)
+    }
+
+    /// Read (canonical name, type) from its chunk's committee: the verdict of
+    /// a strict-majority read.
+    pub async fn network_read(
+        &self,
+        name: String,
+        rtype: u16,
+    ) -> Result<Result<crate::event_loop::ReadOutcome, crate::event_loop::ReadError>, NodeGone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::NetworkRead { name, rtype, reply }).await.map_err(|_| NodeGone)?;
         rx.await.map_err(|_| NodeGone)
     }
 
@@ -130,6 +151,16 @@ impl NodeApi for NodeHandle {
     async fn chain(&self, chunk: u32, from: u64, limit: u64) -> Result<ChainReport, ApiError> {
         let (reply, rx) = oneshot::channel();
         self.ask(Command::Chain { chunk, from, limit, reply }, rx).await
+    }
+
+    async fn records(&self, name: String, rtype: u16) -> Result<RecordsReport, ApiError> {
+        let canonical = canonical_name(&name).map_err(|e| ApiError::BadRequest(format!("invalid `name`: {e}")))?;
+        let read = tokio::time::timeout(STATUS_TIMEOUT, self.network_read(canonical.clone(), rtype))
+            .await
+            .map_err(|_| ApiError::Unavailable("the read did not finish in time".into()))?
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+            .map_err(|e| ApiError::Failed(e.to_string()))?;
+        Ok(crate::records::report(canonical, rtype, read))
     }
 
     async fn test_submit(&self, name: String) -> Result<SubmitReport, ApiError> {

@@ -74,10 +74,10 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<Keypair, IdentityError> {
     if key.key_type() != KeyType::Ed25519 {
         return Err(corrupt(format!("it holds a {:?} key, dhtr needs ed25519", key.key_type())));
     }
-    if let Ok(meta) = fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), "identity key is readable by other users; chmod 600 it");
-        }
+    if let Ok(meta) = fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(path = %path.display(), "identity key is readable by other users; chmod 600 it");
     }
     Ok(key)
 }

@@ -8,6 +8,7 @@ mod event_loop;
 mod handle;
 mod identity;
 mod ledger;
+mod records;
 mod report;
 mod transport;
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::{Cluster, Identity, Layout, NETWORK, wait_until};
 use dhtr_ledger::{Certificate, Committee, Digest};
-use dhtr_monitoring::{ChainReport, TxReport, get_chain, post_test_submit};
+use dhtr_monitoring::{ChainReport, TxReport, get_chain, get_records, post_test_submit};
 use dhtr_protocol::key::{NetworkParams, name_key};
 use dhtr_protocol::{ChunkId, PeerRef};
 use serde_bytes::ByteBuf;
@@ -85,6 +85,22 @@ fn records_commit_on_every_member_and_committees_follow_the_ring() {
         "{NAMES} records committed on every member {:.1} s after the first submission",
         submitted.elapsed().as_secs_f64()
     );
+
+    // Any node reads a committed record from the network: a strict
+    // majority of the committee returns the identical RRset.
+    for (k, name) in names.iter().enumerate() {
+        let via = cluster.node(1 + (k + 2) % NODES).http_addr();
+        let read = get_records(&via, name, 16).unwrap_or_else(|e| panic!("network read of {name} via {via}: {e}"));
+        assert_eq!(read.verdict, "agreed", "{name}: {read:?}");
+        assert!(read.votes * 2 > read.members && read.members == 4, "{name}: {read:?}");
+        match &read.rrset {
+            Some(TxReport::Put { name: n, rtype: 16, .. }) => assert_eq!(n, name),
+            other => panic!("{name}: the agreed RRset is the test record, got {other:?}"),
+        }
+    }
+    let absent = get_records(&cluster.node(1).http_addr(), "never-submitted.ledger.test.", 16).unwrap();
+    assert!(absent.rrset.is_none(), "a name nobody submitted is not in the network: {absent:?}");
+    println!("network reads of {NAMES} records agreed by a strict majority through every node");
 
     // Kill a member of the first chunk's committee (not n1, our bootstrap):
     // the ring repairs, the committee commits a Reconfigure naming the

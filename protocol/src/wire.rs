@@ -69,6 +69,11 @@ impl NetworkName {
         format!("/dhtr/{}/chord/1", self.0)
     }
 
+    /// The records protocol of this network (`/dhtr/<name>/records/1`).
+    pub fn records_protocol(&self) -> String {
+        format!("/dhtr/{}/records/1", self.0)
+    }
+
     /// The ledger protocol of this network (`/dhtr/<name>/ledger/1`).
     pub fn ledger_protocol(&self) -> String {
         format!("/dhtr/{}/ledger/1", self.0)
@@ -185,10 +190,10 @@ pub fn decode_request(bytes: &[u8]) -> Result<WireRequest, WireError> {
     if req.sender_addrs.len() > crate::node::MAX_ADDRS {
         return Err(WireError::Invalid("too many sender addresses"));
     }
-    if let Request::Leaving { successors, .. } = &req.body {
-        if successors.len() > MAX_LIST {
-            return Err(WireError::Invalid("successor list too long"));
-        }
+    if let Request::Leaving { successors, .. } = &req.body
+        && successors.len() > MAX_LIST
+    {
+        return Err(WireError::Invalid("successor list too long"));
     }
     Ok(req)
 }

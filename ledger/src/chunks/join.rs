@@ -96,13 +96,13 @@ impl Chunks {
                 self.event(chunk, ChunkEvent::Joined { height });
             }
             self.checks.entry(chunk).or_insert(Check { next: now + self.cfg.recheck, candidate: None });
-        } else if let Some(j) = self.joins.get_mut(&chunk) {
-            if got > 0 {
-                // More may follow: ask for the next stretch at once.
-                j.next = now + self.cfg.join_retry;
-                let msg = Message { chunk, body: Body::GetBlocks { from: height + 1 } };
-                self.out.push_back(Output::Send { to: j.source.clone(), msg });
-            }
+        } else if let Some(j) = self.joins.get_mut(&chunk)
+            && got > 0
+        {
+            // More may follow: ask for the next stretch at once.
+            j.next = now + self.cfg.join_retry;
+            let msg = Message { chunk, body: Body::GetBlocks { from: height + 1 } };
+            self.out.push_back(Output::Send { to: j.source.clone(), msg });
         }
     }
 

@@ -522,12 +522,12 @@ impl Chunks {
         self.track(now, &tx);
         let me = self.me().clone();
         let mut to: Vec<PeerRef> = members.to_vec();
-        if self.wake(chunk, store) {
-            if let Some(r) = self.replicas.get(&chunk) {
-                for m in &r.committee().members {
-                    if !to.contains(m) {
-                        to.push(m.clone());
-                    }
+        if self.wake(chunk, store)
+            && let Some(r) = self.replicas.get(&chunk)
+        {
+            for m in &r.committee().members {
+                if !to.contains(m) {
+                    to.push(m.clone());
                 }
             }
         }

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dhtr_ledger::chunks::{self, ChunkEvent, Chunks, ChunksConfig};
 use dhtr_ledger::{Digest, Event as ReplicaEvent, Tx};
@@ -50,6 +50,8 @@ pub struct LedgerState {
     me: PeerRef,
     ring_lookups: HashMap<LookupId, RingPurpose>,
     ring_pending: HashSet<ChunkId>,
+    /// Committee look-ups to repeat because the view was incomplete.
+    recheck: Vec<(Instant, ChunkId)>,
     addrs: HashMap<PeerId, Vec<Multiaddr>>,
     validator: Arc<dyn Validator>,
     verdict_tx: mpsc::UnboundedSender<Verdict>,
@@ -77,6 +79,7 @@ impl LedgerState {
             me,
             ring_lookups: HashMap::new(),
             ring_pending: HashSet::new(),
+            recheck: Vec::new(),
             addrs: HashMap::new(),
             validator,
             verdict_tx,
@@ -87,15 +90,47 @@ impl LedgerState {
 
     /// When the manager next needs a timeout.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.chunks.poll_timeout()
+        let recheck = self.recheck.iter().map(|(t, _)| *t).min();
+        [self.chunks.poll_timeout(), recheck].into_iter().flatten().min()
     }
 }
+
+/// How soon an incomplete committee view is looked up again.
+const RECHECK_INCOMPLETE: Duration = Duration::from_secs(1);
 
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl NodeLoop {
+    /// The committee size a look-up result of `found` successors stands
+    /// for, if it is a complete view: the full `n`, or the whole ring when
+    /// the ring is smaller than `n` (this node's successor list then reaches
+    /// its predecessor, so it sees every node). `None` for a list that is
+    /// merely short because it is still filling.
+    pub(super) fn complete_view(&self, found: usize) -> Option<usize> {
+        let n = self.settings.params.committee_size();
+        if found >= n {
+            return Some(n);
+        }
+        let succ = self.chord.successors();
+        let wrapped = self.chord.predecessor().is_some_and(|p| succ.iter().any(|s| s.same(p)));
+        (wrapped && succ.len() < n && found == succ.len() + 1).then_some(found)
+    }
+
+    /// Repeat committee look-ups that found an incomplete view.
+    pub(super) fn ledger_rechecks(&mut self) {
+        let now = Instant::now();
+        let due: Vec<ChunkId> = self.led.recheck.iter().filter(|(t, _)| *t <= now).map(|(_, c)| *c).collect();
+        self.led.recheck.retain(|(t, _)| *t > now);
+        for chunk in due {
+            if self.led.ring_pending.insert(chunk) {
+                let id = self.chord.start_lookup(now, self.settings.params.chunk_start(chunk));
+                self.led.ring_lookups.insert(id, RingPurpose::Check(chunk));
+            }
+        }
+    }
+
     /// Feed the chunk manager and carry out what it asks.
     pub(super) fn ledger_input(&mut self, input: chunks::Input) {
         let led = &mut self.led;
@@ -259,8 +294,15 @@ impl NodeLoop {
         match purpose {
             RingPurpose::Check(chunk) => {
                 self.led.ring_pending.remove(&chunk);
-                if let Ok(r) = result {
-                    self.ledger_input(chunks::Input::Ring { chunk, members: members(r) });
+                match result {
+                    Ok(r) if self.complete_view(r.successors.len()).is_some() => {
+                        self.ledger_input(chunks::Input::Ring { chunk, members: members(r) });
+                    }
+                    // A successor list still filling (right after joins or
+                    // churn) is no committee: look again shortly rather than
+                    // start or change a chain on it.
+                    Ok(_) => self.led.recheck.push((Instant::now() + RECHECK_INCOMPLETE, chunk)),
+                    Err(_) => {}
                 }
             }
             RingPurpose::Submit { chunk, tx, name, reply } => match result {
@@ -302,6 +344,16 @@ impl NodeLoop {
         let tx = Tx::Put(test_record(&canonical));
         let id = self.chord.start_lookup(Instant::now(), self.settings.params.chunk_start(chunk));
         self.led.ring_lookups.insert(id, RingPurpose::Submit { chunk, tx, name: canonical, reply });
+    }
+
+    /// Does this node serve the committed state of `chunk` (a verified chain)?
+    pub(super) fn led_serves(&self, chunk: ChunkId) -> bool {
+        !self.led.ledger.corrupt.contains(&chunk)
+    }
+
+    /// The ledger store, for reads.
+    pub(super) fn led_store(&self) -> &dhtr_ledger::rocks::RocksStore {
+        &self.led.ledger.store
     }
 
     /// `GET /chain`.

@@ -31,7 +31,9 @@ use crate::handle::{Command, LookupReply};
 use crate::report;
 
 mod ledger;
+mod records;
 pub use ledger::LedgerState;
+pub use records::{ReadError, ReadOutcome, ReadReply};
 
 /// Bad messages from one peer before it is banned.
 const STRIKES_BEFORE_BAN: u32 = 3;
@@ -72,6 +74,8 @@ pub struct NodeLoop {
     left: bool,
     /// The chunk chains this node holds and the consensus over them.
     led: LedgerState,
+    /// Network reads in flight and looked-up committees.
+    rec: records::RecordsState,
 }
 
 impl NodeLoop {
@@ -117,6 +121,7 @@ impl NodeLoop {
             save_at: now + SAVE_EVERY,
             left: false,
             led,
+            rec: records::RecordsState::default(),
         }
     }
 
@@ -157,6 +162,7 @@ impl NodeLoop {
         }
         self.maybe_join(now);
         if self.led.poll_timeout().is_some_and(|t| t <= now) {
+            self.ledger_rechecks();
             self.ledger_input(dhtr_ledger::chunks::Input::Timeout);
         }
         if self.save_at <= now {
@@ -168,10 +174,10 @@ impl NodeLoop {
     }
 
     fn save_store(&mut self) {
-        if self.store.is_dirty() {
-            if let Err(e) = self.store.save() {
-                warn!("cannot save the peer store: {e}");
-            }
+        if self.store.is_dirty()
+            && let Err(e) = self.store.save()
+        {
+            warn!("cannot save the peer store: {e}");
         }
     }
 
@@ -237,6 +243,7 @@ impl NodeLoop {
     }
 
     fn on_neighbours_changed(&mut self) {
+        self.rec.forget_committees();
         let fingers = self.chord.fingers();
         self.metrics.set_ring_neighbours(
             self.chord.predecessor().is_some(),
@@ -259,7 +266,7 @@ impl NodeLoop {
             match out {
                 Output::Send { id, to, request } => self.send(id, to, request),
                 Output::LookupDone { id, result } => {
-                    if self.on_ledger_lookup(id, &result) {
+                    if self.on_ledger_lookup(id, &result) || self.on_records_lookup(id, &result) {
                         continue;
                     }
                     if let Some((reply, started)) = self.lookups.remove(&id) {
@@ -326,6 +333,7 @@ impl NodeLoop {
                 let _ = reply.send(self.chain(chunk, from, limit));
             }
             Command::TestSubmit { name, reply } => self.test_submit(name, reply),
+            Command::NetworkRead { name, rtype, reply } => self.network_read(name, rtype, reply),
         }
     }
 
@@ -355,6 +363,7 @@ impl NodeLoop {
         match ev {
             SwarmEvent::Behaviour(BehaviourEvent::Chord(e)) => self.on_chord_message(e),
             SwarmEvent::Behaviour(BehaviourEvent::Ledger(e)) => self.on_ledger_message(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Records(e)) => self.on_records_message(e),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => {
                 self.p2p_metrics.record(&e);
                 self.on_identify(e);

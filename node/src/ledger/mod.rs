@@ -111,24 +111,7 @@ pub fn chain_report(store: &RocksStore, chunk: ChunkId, from: u64, limit: u64) -
 }
 
 fn block_report(b: &Block, cert: &Certificate) -> BlockReport {
-    let txs = b
-        .txs
-        .iter()
-        .map(|t| match t {
-            Tx::Put(rr) => TxReport::Put {
-                name: rr.name.clone(),
-                rtype: rr.rtype,
-                class: rr.class,
-                ttl: rr.ttl,
-                rdata: rr.rdata.iter().map(hex::encode).collect(),
-                fetched_at: rr.fetched_at,
-            },
-            Tx::Delete { name, rtype } => TxReport::Delete { name: name.clone(), rtype: *rtype },
-            Tx::Reconfigure { committee } => {
-                TxReport::Reconfigure { committee: committee.iter().map(crate::report::peer_label_bytes).collect() }
-            }
-        })
-        .collect();
+    let txs = b.txs.iter().map(tx_report).collect();
     BlockReport {
         height: b.height,
         hash: b.hash().to_hex(),
@@ -147,5 +130,23 @@ fn block_report(b: &Block, cert: &Certificate) -> BlockReport {
                 .map(|(p, s)| SignatureReport { signer: crate::report::peer_label_bytes(p), signature: hex::encode(s) })
                 .collect(),
         },
+    }
+}
+
+/// One transaction as JSON.
+pub fn tx_report(t: &Tx) -> TxReport {
+    match t {
+        Tx::Put(rr) => TxReport::Put {
+            name: rr.name.clone(),
+            rtype: rr.rtype,
+            class: rr.class,
+            ttl: rr.ttl,
+            rdata: rr.rdata.iter().map(hex::encode).collect(),
+            fetched_at: rr.fetched_at,
+        },
+        Tx::Delete { name, rtype } => TxReport::Delete { name: name.clone(), rtype: *rtype },
+        Tx::Reconfigure { committee } => {
+            TxReport::Reconfigure { committee: committee.iter().map(crate::report::peer_label_bytes).collect() }
+        }
     }
 }

@@ -382,10 +382,8 @@ impl Chord {
         let was_pred = self.routing.predecessor.as_ref().is_some_and(|p| p.same(&from));
         let was_succ = self.routing.successors.iter().any(|s| s.same(&from));
         self.routing.evict(&from.peer);
-        if was_pred {
-            if let Some(p) = predecessor.filter(|p| !p.same(&self.routing.me)) {
-                self.routing.predecessor = Some(p);
-            }
+        if was_pred && let Some(p) = predecessor.filter(|p| !p.same(&self.routing.me)) {
+            self.routing.predecessor = Some(p);
         }
         if was_succ {
             let merged: Vec<NodeInfo> = self
@@ -419,10 +417,10 @@ impl Chord {
             return;
         }
         let mut targets: Vec<NodeInfo> = self.routing.successors.first().cloned().into_iter().collect();
-        if let Some(p) = &self.routing.predecessor {
-            if !targets.iter().any(|t| t.same(p)) {
-                targets.push(p.clone());
-            }
+        if let Some(p) = &self.routing.predecessor
+            && !targets.iter().any(|t| t.same(p))
+        {
+            targets.push(p.clone());
         }
         self.leaving = Some(targets.len());
         let ids: Vec<LookupId> = self.lookups.keys().copied().collect();
@@ -545,7 +543,7 @@ impl Chord {
             return;
         }
         self.finger_ticks += 1;
-        if self.routing.predecessor.is_none() || self.finger_ticks % SELF_CHECK_EVERY == 0 {
+        if self.routing.predecessor.is_none() || self.finger_ticks.is_multiple_of(SELF_CHECK_EVERY) {
             let id = self.lookup(now, self.routing.me.id, Purpose::SelfCheck);
             if self.lookups.contains_key(&id) {
                 self.finger_lookup = Some(id);

@@ -123,19 +123,21 @@ impl Routing {
         if self.successors.is_empty() {
             return Some(vec![self.me.clone()]);
         }
-        if let Some(p) = &self.predecessor {
-            if key.in_open_closed(&p.id, &self.me.id) {
-                let mut l = Vec::with_capacity(self.max_successors);
-                l.push(self.me.clone());
-                l.extend(self.successors.iter().take(self.max_successors - 1).cloned());
-                return Some(l);
-            }
+        if let Some(p) = &self.predecessor
+            && key.in_open_closed(&p.id, &self.me.id)
+        {
+            let mut l = Vec::with_capacity(self.max_successors);
+            l.push(self.me.clone());
+            l.extend(self.successors.iter().take(self.max_successors - 1).cloned());
+            return Some(l);
         }
         if key.in_open_closed(&self.me.id, &self.successor().id) {
             let mut l = self.successors.clone();
-            // A list shorter than its bound stopped where it reached me
-            // (small ring): clockwise from the successor, I come next.
-            if l.len() < self.max_successors && !l.iter().any(|n| n.same(&self.me)) {
+            // A list that reaches my predecessor covers the whole ring
+            // (small ring): clockwise after the predecessor, I come next.
+            // A list that is merely short (still filling) does not.
+            let wrapped = self.predecessor.as_ref().is_some_and(|p| l.iter().any(|n| n.same(p)));
+            if wrapped && l.len() < self.max_successors && !l.iter().any(|n| n.same(&self.me)) {
                 l.push(self.me.clone());
             }
             return Some(l);

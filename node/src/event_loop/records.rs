@@ -1,0 +1,236 @@
+//! Network reads in the Swarm task: answering members' records requests
+//! from this node's committed state, and reading an RRset from every member
+//! of a chunk's committee for the DNS side (strict majority, seed 001 §4.2).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use dhtr_ledger::Store;
+use dhtr_protocol::key::name_key;
+use dhtr_protocol::{ChunkId, LookupId, LookupResult, NodeInfo, PeerRef};
+use libp2p::PeerId;
+use libp2p::request_response::{self, OutboundRequestId};
+use tokio::sync::oneshot;
+use tracing::debug;
+
+use super::{NodeLoop, to_multiaddrs};
+use crate::records::codec::RecordsInbound;
+use crate::records::majority::{self, Verdict};
+use crate::records::{CNAME, MemberState, RecordsRequest, RecordsResponse};
+
+/// How long a chunk's committee, once looked up, is used for reads (it is
+/// also forgotten whenever this node's neighbours change).
+const COMMITTEE_TTL: Duration = Duration::from_secs(30);
+
+/// What a network read found.
+#[derive(Clone, Debug)]
+pub struct ReadOutcome {
+    /// The committee's verdict.
+    pub verdict: Verdict,
+    /// The committee's size.
+    pub members: usize,
+    /// The chunk read.
+    pub chunk: ChunkId,
+}
+
+/// Why a network read could not be made.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The name cannot be a key.
+    #[error("invalid name: {0}")]
+    Name(String),
+    /// The committee could not be found.
+    #[error("lookup of the chunk's committee failed: {0}")]
+    Lookup(String),
+}
+
+/// Where a read's outcome goes.
+pub type ReadReply = oneshot::Sender<Result<ReadOutcome, ReadError>>;
+
+struct PendingRead {
+    request: RecordsRequest,
+    reply: ReadReply,
+    members: usize,
+    states: Vec<MemberState>,
+    outstanding: usize,
+}
+
+/// The records part of the node's state.
+#[derive(Default)]
+pub struct RecordsState {
+    committees: HashMap<ChunkId, (Vec<NodeInfo>, usize, Instant)>,
+    lookups: HashMap<LookupId, Vec<(RecordsRequest, ReadReply)>>,
+    pending_lookup: HashMap<ChunkId, LookupId>,
+    reads: HashMap<u64, PendingRead>,
+    requests: HashMap<OutboundRequestId, u64>,
+    next_read: u64,
+}
+
+impl RecordsState {
+    /// Forget looked-up committees (the ring changed).
+    pub fn forget_committees(&mut self) {
+        self.committees.clear();
+    }
+}
+
+impl NodeLoop {
+    /// This node's committed state for a request, or `NotHeld`.
+    fn member_state(&self, req: &RecordsRequest) -> RecordsResponse {
+        if !self.led_serves(req.chunk) {
+            return RecordsResponse::NotHeld;
+        }
+        let store = self.led_store();
+        let Ok(Some(tip)) = store.tip(req.chunk) else { return RecordsResponse::NotHeld };
+        let rrset = store.rrset(req.chunk, &req.name, req.rtype).ok().flatten();
+        let cname = store.rrset(req.chunk, &req.name, CNAME).ok().flatten();
+        RecordsResponse::State(MemberState { height: tip.height, rrset, cname })
+    }
+
+    /// Start a network read of (canonical name, type).
+    pub(super) fn network_read(&mut self, name: String, rtype: u16, reply: ReadReply) {
+        let key = match name_key(&name) {
+            Ok(k) => k,
+            Err(e) => {
+                let _ = reply.send(Err(ReadError::Name(e.to_string())));
+                return;
+            }
+        };
+        let chunk = self.settings.params.chunk_of(&key);
+        let request = RecordsRequest { chunk, name, rtype };
+        if let Some((members, size, at)) = self.rec.committees.get(&chunk)
+            && at.elapsed() < COMMITTEE_TTL
+        {
+            let (members, size) = (members.clone(), *size);
+            return self.read_from(members, size, request, reply);
+        }
+        let id = match self.rec.pending_lookup.get(&chunk) {
+            Some(id) => *id,
+            None => {
+                let id = self.chord.start_lookup(Instant::now(), self.settings.params.chunk_start(chunk));
+                self.rec.pending_lookup.insert(chunk, id);
+                id
+            }
+        };
+        self.rec.lookups.entry(id).or_default().push((request, reply));
+    }
+
+    /// A finished Chord lookup that network reads were waiting for.
+    pub(super) fn on_records_lookup(
+        &mut self,
+        id: LookupId,
+        result: &Result<LookupResult, dhtr_protocol::LookupError>,
+    ) -> bool {
+        let Some(waiting) = self.rec.lookups.remove(&id) else { return false };
+        self.rec.pending_lookup.retain(|_, l| *l != id);
+        match result {
+            Ok(r) => {
+                let n = self.settings.params.committee_size();
+                let members: Vec<NodeInfo> = r.successors.iter().take(n).cloned().collect();
+                // Majority of the full committee unless the ring really is
+                // smaller: a short, still-filling list must not let one or
+                // two answers pass for a majority.
+                let size = self.complete_view(members.len()).unwrap_or(n);
+                if let Some((req, _)) = waiting.first() {
+                    self.rec.committees.insert(req.chunk, (members.clone(), size, Instant::now()));
+                }
+                for (request, reply) in waiting {
+                    self.read_from(members.clone(), size, request, reply);
+                }
+            }
+            Err(e) => {
+                for (_, reply) in waiting {
+                    let _ = reply.send(Err(ReadError::Lookup(e.to_string())));
+                }
+            }
+        }
+        true
+    }
+
+    /// Ask every member; a verdict needs more than `size / 2` identical states.
+    fn read_from(&mut self, members: Vec<NodeInfo>, size: usize, request: RecordsRequest, reply: ReadReply) {
+        let read = self.rec.next_read;
+        self.rec.next_read += 1;
+        let me = PeerRef(self.swarm.local_peer_id().to_bytes());
+        let mut pending =
+            PendingRead { request: request.clone(), reply, members: size, states: Vec::new(), outstanding: 0 };
+        for m in &members {
+            if m.peer == me {
+                // Our own committed state counts as one vote.
+                if let RecordsResponse::State(s) = self.member_state(&request) {
+                    pending.states.push(s);
+                }
+                continue;
+            }
+            let Ok(peer) = PeerId::from_bytes(&m.peer.0) else { continue };
+            if self.banned.contains_key(&peer) {
+                continue;
+            }
+            let rid = self.swarm.behaviour_mut().records.send_request_with_addresses(
+                &peer,
+                RecordsInbound::Request(request.clone()),
+                to_multiaddrs(&m.addrs),
+            );
+            self.rec.requests.insert(rid, read);
+            pending.outstanding += 1;
+        }
+        self.rec.reads.insert(read, pending);
+        self.maybe_finish_read(read);
+    }
+
+    fn maybe_finish_read(&mut self, read: u64) {
+        let Some(p) = self.rec.reads.get(&read) else { return };
+        if p.outstanding > 0 && majority::undecided(p.members, &p.states, p.outstanding) {
+            return;
+        }
+        if let Some(p) = self.rec.reads.remove(&read) {
+            let verdict = majority::tally(p.members, &p.states);
+            if let Verdict::Agreed(a) = &verdict
+                && a.dissent > 0
+            {
+                debug!(name = %p.request.name, dissent = a.dissent, "a committee member disagreed with the majority");
+            }
+            let _ = p.reply.send(Ok(ReadOutcome { verdict, members: p.members, chunk: p.request.chunk }));
+        }
+    }
+
+    pub(super) fn on_records_message(&mut self, e: request_response::Event<RecordsInbound, RecordsResponse>) {
+        match e {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request { request, channel, .. } => {
+                    if self.banned.contains_key(&peer) {
+                        return;
+                    }
+                    let request = match request {
+                        RecordsInbound::Request(r) => r,
+                        RecordsInbound::Bad { reason, detail } => {
+                            return self.penalise(peer, "records", reason, &detail);
+                        }
+                    };
+                    let response = self.member_state(&request);
+                    let _ = self.swarm.behaviour_mut().records.send_response(channel, response);
+                }
+                request_response::Message::Response { request_id, response } => {
+                    if let Some(read) = self.rec.requests.remove(&request_id) {
+                        if let Some(p) = self.rec.reads.get_mut(&read) {
+                            p.outstanding = p.outstanding.saturating_sub(1);
+                            if let RecordsResponse::State(s) = response {
+                                p.states.push(s);
+                            }
+                        }
+                        self.maybe_finish_read(read);
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure { request_id, peer, error, .. } => {
+                debug!(%peer, "records request failed: {error}");
+                if let Some(read) = self.rec.requests.remove(&request_id) {
+                    if let Some(p) = self.rec.reads.get_mut(&read) {
+                        p.outstanding = p.outstanding.saturating_sub(1);
+                    }
+                    self.maybe_finish_read(read);
+                }
+            }
+            request_response::Event::InboundFailure { .. } | request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+}
