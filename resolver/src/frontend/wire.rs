@@ -53,34 +53,35 @@ pub(crate) enum Parsed {
 
 /// Reads `packet` from a client; `allowed` says whether the ACL lets it in.
 ///
-/// RCODEs: FORMERR when the header is readable but the rest is not, or when
-/// QDCOUNT is not 1 (RFC 9619 §3); NOTIMP for opcodes other than QUERY;
-/// BADVERS for EDNS versions other than 0 (RFC 6891 §6.1.3); REFUSED for
-/// clients outside the ACL, classes other than IN and zone transfers. A
-/// packet without a readable header, or a response, is dropped (answering
-/// responses invites loops).
+/// RCODEs, in this order: REFUSED for clients outside the ACL; NOTIMP for
+/// opcodes other than QUERY; FORMERR when QDCOUNT is not 1 (RFC 9619 §3)
+/// or the message does not decode; BADVERS for EDNS versions other than 0
+/// (RFC 6891 §6.1.3); REFUSED for classes other than IN and for zone
+/// transfers. A packet without a readable header, or a response, is
+/// dropped (answering responses invites loops).
 pub(crate) fn parse(packet: &[u8], allowed: bool, our_payload: u16) -> Parsed {
     let Ok(header) = Header::read(&mut BinDecoder::new(packet)) else { return Parsed::Drop("unparseable") };
     if header.message_type == MessageType::Response {
         return Parsed::Drop("response");
     }
     let meta = header.metadata;
-    let Ok(msg) = Message::from_vec(packet) else {
-        return Parsed::Reply(error_response(&meta, None, None, ResponseCode::FormErr, None, our_payload));
-    };
-    let edns = msg.edns.as_ref().map(|e| ClientEdns { payload: e.max_payload(), dnssec_ok: e.flags().dnssec_ok });
-    let first = msg.queries.first().filter(|_| msg.queries.len() == 1);
-    let reply = |rcode, ede| Parsed::Reply(error_response(&meta, first, edns, rcode, ede, our_payload));
+    // Decoded only with exactly one question: the decoder sizes an
+    // allocation by QDCOUNT, which the sender chooses.
+    let msg = if header.counts.queries == 1 { Message::from_vec(packet).ok() } else { None };
+    let edns = msg.as_ref().and_then(|m| m.edns.as_ref());
+    let client_edns = edns.map(|e| ClientEdns { payload: e.max_payload(), dnssec_ok: e.flags().dnssec_ok });
+    let query = msg.as_ref().and_then(|m| m.queries.first());
+    let reply = |rcode, ede| Parsed::Reply(error_response(&meta, query, client_edns, rcode, ede, our_payload));
     if !allowed {
         return reply(ResponseCode::Refused, Some(Ede::PROHIBITED));
     }
     if meta.op_code != OpCode::Query {
         return reply(ResponseCode::NotImp, None);
     }
-    if msg.edns.as_ref().is_some_and(|e| e.version() != 0) {
+    let Some(query) = query else { return reply(ResponseCode::FormErr, None) };
+    if edns.is_some_and(|e| e.version() != 0) {
         return reply(ResponseCode::BADVERS, None);
     }
-    let Some(query) = first else { return reply(ResponseCode::FormErr, None) };
     if query.query_class() != DNSClass::IN {
         return reply(ResponseCode::Refused, Some(Ede::NOT_SUPPORTED));
     }
@@ -90,7 +91,7 @@ pub(crate) fn parse(packet: &[u8], allowed: bool, our_payload: u16) -> Parsed {
         _ => {}
     }
     let question = Question { name: query.name().clone(), qtype: query.query_type(), qclass: query.query_class() };
-    Parsed::Query(Request { metadata: meta, question, edns })
+    Parsed::Query(Request { metadata: meta, question, edns: client_edns })
 }
 
 #[cfg(test)]
@@ -164,6 +165,8 @@ mod tests {
         assert!(matches!(parse(&[], true, 1232), Parsed::Drop("unparseable")));
         assert!(matches!(parse(&ok[..11], true, 1232), Parsed::Drop("unparseable")));
         assert_eq!(rcode(parse(&ok[..14], true, 1232)), ResponseCode::FormErr);
+        // QDCOUNT 65535 and nothing after the header.
+        assert_eq!(rcode(parse(&[0x12, 0x34, 1, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0], true, 1232)), ResponseCode::FormErr);
         let mut garbage = ok[..12].to_vec();
         garbage.extend(std::iter::repeat_n(0xff, 300));
         assert_eq!(rcode(parse(&garbage, true, 1232)), ResponseCode::FormErr);
