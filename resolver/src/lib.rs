@@ -3,10 +3,16 @@
 //! - [`answer`]: the vocabulary every part shares — a client's question,
 //!   a resolution (records, NXDOMAIN or NODATA with the SOA), where it came
 //!   from, and why resolving failed.
+//! - [`cache`]: the answer cache — TTL-decrementing, negative caching
+//!   (RFC 2308), bounded, serve-stale (RFC 8767).
+//! - [`frontend`]: the DNS front end over UDP and TCP (RFC 1035, 6891, 7766):
+//!   ACL, rate limiting, the cache on the hot path, coalesced misses handed
+//!   to the node's [`frontend::Handler`].
 //!
-//! The front end, the answer cache and the iterative resolver from the root
-//! servers are added as modules of their own.
+//! The iterative resolver from the root servers is added as a module of its own.
 
 pub mod answer;
+pub mod cache;
+pub mod frontend;
 
 pub use answer::{Question, Resolution, ResolveError, Source};
