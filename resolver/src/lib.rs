@@ -8,11 +8,12 @@
 //! - [`frontend`]: the DNS front end over UDP and TCP (RFC 1035, 6891, 7766):
 //!   ACL, rate limiting, the cache on the hot path, coalesced misses handed
 //!   to the node's [`frontend::Handler`].
-//!
-//! The iterative resolver from the root servers is added as a module of its own.
+//! - [`iterative`]: the iterative resolver from the root servers (RFC 1034
+//!   §5.3.3), for names the network does not hold and for checking proposals.
 
 pub mod answer;
 pub mod cache;
 pub mod frontend;
+pub mod iterative;
 
 pub use answer::{Question, Resolution, ResolveError, Source};
