@@ -10,8 +10,9 @@ DHTR_SIM_SEEDS ?= 11,23,42
 export DHTR_SIM_SEEDS
 
 # Debian packages the build needs: a C/C++ toolchain, and libclang for
-# RocksDB's bindgen (Debian's own librocksdb is too old for the crate).
-DEB_PACKAGES := gcc g++ make pkg-config clang libclang-dev
+# RocksDB's bindgen (Debian's own librocksdb is too old for the crate); and
+# what the DNS tests use: NSD as real authoritative servers, dig and kdig.
+DEB_PACKAGES := gcc g++ make pkg-config clang libclang-dev nsd dnsutils knot-dnsutils
 
 .PHONY: all deps build release run test unit lint fmt sim soak bench clean
 

@@ -255,14 +255,10 @@ fn parse_multiaddr(input: &str) -> Result<Multiaddr, AddrError> {
             if segment != "p2p" {
                 continue;
             }
-            if let Some(peer) = segments.next() {
-                if let Err(e) = peer.parse::<PeerId>() {
-                    return AddrError::BadPeerId {
-                        input: input.to_owned(),
-                        peer: peer.to_owned(),
-                        reason: e.to_string(),
-                    };
-                }
+            if let Some(peer) = segments.next()
+                && let Err(e) = peer.parse::<PeerId>()
+            {
+                return AddrError::BadPeerId { input: input.to_owned(), peer: peer.to_owned(), reason: e.to_string() };
             }
         }
         AddrError::NotMultiaddr { input: input.to_owned(), reason: err.to_string() }

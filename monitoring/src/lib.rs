@@ -12,6 +12,7 @@
 //!   JSON on stderr).
 
 pub mod client;
+pub mod dns_metrics;
 pub mod error;
 pub mod http;
 pub mod ledger_metrics;

@@ -23,7 +23,8 @@
 //! | `dhtr_build_info` | gauge (always 1) | `version` |
 //! | `dhtr_uptime_seconds` | gauge (computed at scrape) | |
 //!
-//! The ledger's `dhtr_ledger_*` metrics are listed in [`crate::ledger_metrics`].
+//! The ledger's `dhtr_ledger_*` metrics are listed in [`crate::ledger_metrics`],
+//! the DNS side's `dhtr_dns_*` metrics in [`crate::dns_metrics`].
 //!
 //! String labels (`protocol`, `reason`, `kind`) must come from a small fixed
 //! set chosen by the caller (protocol names, Chord message kinds): never put
@@ -276,6 +277,8 @@ pub struct Metrics {
     pub uptime: Uptime,
     /// The ledger's metrics (`dhtr_ledger_*`, see [`crate::ledger_metrics`]).
     pub ledger: crate::ledger_metrics::LedgerMetrics,
+    /// The DNS side's metrics (`dhtr_dns_*`, see [`crate::dns_metrics`]).
+    pub dns: crate::dns_metrics::DnsMetrics,
 }
 
 impl Metrics {
@@ -301,6 +304,7 @@ impl Metrics {
             join_attempts: Family::default(),
             uptime: Uptime::since(Instant::now()),
             ledger: crate::ledger_metrics::LedgerMetrics::register(registry),
+            dns: crate::dns_metrics::DnsMetrics::register(registry),
         };
         for outcome in LookupOutcome::ALL {
             metrics.lookups.get_or_create_owned(&LookupLabels { outcome });

@@ -74,6 +74,41 @@ impl Default for LedgerSection {
     }
 }
 
+/// The `[dns]` table: the DNS front end and the records it commits.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsSection {
+    /// Addresses (IP:port) to serve DNS on, UDP and TCP.
+    pub listen: Vec<String>,
+    /// Client networks (CIDR) allowed to query; others get REFUSED.
+    pub allow: Vec<String>,
+    /// A root hints file replacing the built-in IANA hints.
+    pub root_hints: Option<PathBuf>,
+    /// RRsets with a TTL below this many seconds are answered by direct
+    /// resolution but never committed to the network.
+    pub ttl_floor_secs: u32,
+    /// Most answers in the cache.
+    pub cache_entries: u64,
+    /// Serve expired answers when the authorities are unreachable (RFC 8767).
+    pub serve_stale: bool,
+    /// Responses per second per client network before rate limiting.
+    pub rate_per_second: u32,
+}
+
+impl Default for DnsSection {
+    fn default() -> Self {
+        DnsSection {
+            listen: vec![format!("127.0.0.1:{}", dhtr_resolver::frontend::DEFAULT_PORT)],
+            allow: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            root_hints: None,
+            ttl_floor_secs: 30,
+            cache_entries: 100_000,
+            serve_stale: true,
+            rate_per_second: 500,
+        }
+    }
+}
+
 /// The `[limits]` table: libp2p connection limits.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -135,6 +170,8 @@ pub struct FileConfig {
     pub limits: LimitsSection,
     /// Ledger timing and durability.
     pub ledger: LedgerSection,
+    /// The DNS side.
+    pub dns: DnsSection,
 }
 
 impl Default for FileConfig {
@@ -155,6 +192,7 @@ impl Default for FileConfig {
             ring: RingSection::default(),
             limits: LimitsSection::default(),
             ledger: LedgerSection::default(),
+            dns: DnsSection::default(),
         }
     }
 }
@@ -190,6 +228,14 @@ pub struct Overrides {
     pub log_json: bool,
     /// `--test-hooks`
     pub test_hooks: bool,
+    /// `--test-liar`
+    pub test_liar: bool,
+    /// `--dns-listen` (repeatable)
+    pub dns_listen: Vec<String>,
+    /// `--allow` (repeatable)
+    pub allow: Vec<String>,
+    /// `--root-hints`
+    pub root_hints: Option<PathBuf>,
 }
 
 /// The validated configuration a node runs with.
@@ -215,6 +261,8 @@ pub struct Settings {
     pub log_json: bool,
     /// Test-only hooks enabled.
     pub test_hooks: bool,
+    /// TEST ONLY: answer network reads with falsified records.
+    pub test_liar: bool,
     /// Chord configuration.
     pub chord: dhtr_protocol::Config,
     /// Connection limits.
@@ -223,6 +271,27 @@ pub struct Settings {
     pub ledger: dhtr_ledger::chunks::ChunksConfig,
     /// Sync ledger writes to disk.
     pub ledger_fsync: bool,
+    /// The DNS side.
+    pub dns: DnsSettings,
+}
+
+/// The validated `[dns]` settings.
+#[derive(Clone, Debug)]
+pub struct DnsSettings {
+    /// Where to serve DNS.
+    pub listen: Vec<SocketAddr>,
+    /// Who may query.
+    pub allow: Vec<ipnet::IpNet>,
+    /// Root hints (IANA's unless a file was given).
+    pub roots: Vec<SocketAddr>,
+    /// TTL floor for committing RRsets.
+    pub ttl_floor: u32,
+    /// Cache size in answers.
+    pub cache_entries: u64,
+    /// RFC 8767 serve-stale.
+    pub serve_stale: bool,
+    /// Rate limit per client network.
+    pub rate_per_second: u32,
 }
 
 impl Settings {
@@ -264,6 +333,17 @@ impl Settings {
         }
         f.log_json |= o.log_json;
         f.test_hooks |= o.test_hooks;
+        let dns_listen_from_flag = !o.dns_listen.is_empty();
+        let allow_from_flag = !o.allow.is_empty();
+        if dns_listen_from_flag {
+            f.dns.listen = o.dns_listen;
+        }
+        if allow_from_flag {
+            f.dns.allow = o.allow;
+        }
+        if o.root_hints.is_some() {
+            f.dns.root_hints = o.root_hints;
+        }
 
         let network =
             NetworkName::new(&f.network).map_err(|e| anyhow!("{}: {e}", src(net_from_flag, "--network", "network")))?;
@@ -345,6 +425,36 @@ impl Settings {
         if !(1..=1024).contains(&lg.max_batch) {
             bail!("config key `ledger.max_batch` = {}: it must be between 1 and 1024", lg.max_batch);
         }
+        let mut dns_listen = Vec::new();
+        for a in &f.dns.listen {
+            let what = src(dns_listen_from_flag, "--dns-listen", "dns.listen");
+            dns_listen
+                .push(a.parse::<SocketAddr>().map_err(|e| anyhow!("{what}: {a:?} is not an IP:port address: {e}"))?);
+        }
+        let mut allow = Vec::new();
+        for a in &f.dns.allow {
+            let what = src(allow_from_flag, "--allow", "dns.allow");
+            let net = a
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|e| anyhow!("{what}: {a:?} is not a CIDR network (e.g. 192.0.2.0/24): {e}"))?;
+            allow.push(net);
+        }
+        let roots = match &f.dns.root_hints {
+            Some(p) => {
+                dhtr_resolver::iterative::load_root_hints(p).map_err(|e| anyhow!("root hints {}: {e}", p.display()))?
+            }
+            None => dhtr_resolver::iterative::IterConfig::default().roots,
+        };
+        let dns = DnsSettings {
+            listen: dns_listen,
+            allow,
+            roots,
+            ttl_floor: f.dns.ttl_floor_secs,
+            cache_entries: f.dns.cache_entries.max(1),
+            serve_stale: f.dns.serve_stale,
+            rate_per_second: f.dns.rate_per_second.max(1),
+        };
         let mut ledger = dhtr_ledger::chunks::ChunksConfig::default();
         ledger.replica.view_timeout = Duration::from_millis(lg.view_timeout_ms);
         ledger.replica.max_batch = lg.max_batch;
@@ -360,10 +470,12 @@ impl Settings {
             log: f.log,
             log_json: f.log_json,
             test_hooks: f.test_hooks,
+            test_liar: o.test_liar,
             chord,
             limits: f.limits,
             ledger,
             ledger_fsync: f.ledger.fsync,
+            dns,
         })
     }
 }

@@ -44,6 +44,8 @@ pub enum Command {
         /// Where the outcome goes.
         reply: crate::event_loop::ReadReply,
     },
+    /// Ask the committee of the RRset's chunk to insert it.
+    Insert(dhtr_ledger::RRset),
     /// Test hook: order the test record of a name.
     TestSubmit {
         /// The name.
@@ -98,6 +100,12 @@ impl NodeHandle {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Command::NetworkRead { name, rtype, reply }).await.map_err(|_| NodeGone)?;
         rx.await.map_err(|_| NodeGone)
+    }
+
+    /// Ask the committee of the RRset's chunk to insert it (fire and forget:
+    /// the committee decides).
+    pub async fn insert(&self, rr: dhtr_ledger::RRset) -> Result<(), NodeGone> {
+        self.tx.send(Command::Insert(rr)).await.map_err(|_| NodeGone)
     }
 
     /// Send a command and wait (bounded) for its answer.

@@ -4,6 +4,7 @@
 mod behaviour;
 mod codec;
 mod config;
+mod dns;
 mod event_loop;
 mod handle;
 mod identity;
@@ -37,7 +38,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run a node.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Create the identity key in the data dir (never overwrites one).
     Keygen(DirArgs),
     /// Print the node's PeerId and ring id (creating the key if missing).
@@ -103,16 +104,29 @@ struct RunArgs {
     /// Log JSON lines instead of text.
     #[arg(long, env = "DHTR_LOG_JSON")]
     log_json: bool,
+    /// Address (IP:port) to serve DNS on over UDP and TCP, repeatable. [default: 127.0.0.1:5335]
+    #[arg(long, env = "DHTR_DNS_LISTEN", value_delimiter = ',')]
+    dns_listen: Vec<String>,
+    /// Client network (CIDR) allowed to query, repeatable; others get REFUSED. [default: loopback only]
+    #[arg(long, env = "DHTR_ALLOW", value_delimiter = ',')]
+    allow: Vec<String>,
+    /// Root hints file replacing the built-in IANA root servers.
+    #[arg(long, env = "DHTR_ROOT_HINTS")]
+    root_hints: Option<PathBuf>,
     /// TEST ONLY: enable POST /test/submit and the deterministic test
     /// validator. Never use on a real network.
     #[arg(long, env = "DHTR_TEST_HOOKS", hide = true)]
     test_hooks: bool,
+    /// TEST ONLY: answer other nodes' network reads with falsified records
+    /// (a lying committee member). Never use on a real network.
+    #[arg(long, env = "DHTR_TEST_LIAR", hide = true)]
+    test_liar: bool,
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Run(args) => run(args),
+        Cmd::Run(args) => run(*args),
         Cmd::Keygen(args) => keygen(args),
         Cmd::Id(args) => id(args),
         Cmd::Status { http, json } => dhtr_monitoring::get_status(&http)
@@ -171,6 +185,10 @@ fn run(args: RunArgs) -> Result<()> {
         log: args.log,
         log_json: args.log_json,
         test_hooks: args.test_hooks,
+        test_liar: args.test_liar,
+        dns_listen: args.dns_listen,
+        allow: args.allow,
+        root_hints: args.root_hints,
     };
     let settings = Settings::resolve(args.config.as_deref(), overrides)?;
     dhtr_monitoring::init_tracing(&settings.log, settings.log_json)?;
@@ -210,7 +228,20 @@ async fn serve(settings: Settings) -> Result<()> {
     let (tx, rx) = mpsc::channel(256);
     let handle = NodeHandle::new(tx, settings.params);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let led = event_loop::LedgerState::new(ledger, signer, &settings);
+    let iterative = dhtr_resolver::iterative::Iterative::new(dhtr_resolver::iterative::IterConfig::with_roots(
+        settings.dns.roots.clone(),
+    ));
+    let validator: Arc<dyn ledger::validator::Validator> = if settings.test_hooks {
+        Arc::new(ledger::validator::TestOracle)
+    } else {
+        Arc::new(dns::validator::ResolverValidator::new(iterative.clone(), settings.dns.ttl_floor, metrics.dns.clone()))
+    };
+    let mut dns_rx = shutdown_rx.clone();
+    let dns_task = dns::start(&settings, handle.clone(), iterative, metrics.dns.clone(), async move {
+        let _ = dns_rx.changed().await;
+    })
+    .await?;
+    let led = event_loop::LedgerState::new(ledger, signer, &settings, validator);
     let node = event_loop::NodeLoop::new(swarm, settings, rx, metrics, p2p_metrics, store, led);
     let mut node_task = tokio::spawn(node.run(shutdown_rx.clone()));
     let mut http_rx = shutdown_rx;
@@ -225,6 +256,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let _ = shutdown_tx.send(true);
     node_task.await.context("the node task panicked")??;
     let _ = http_task.await;
+    let _ = dns_task.await;
     info!("stopped");
     Ok(())
 }

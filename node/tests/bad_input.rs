@@ -496,9 +496,11 @@ fn dhtr() -> Command {
 
 /// Arguments of `dhtr run` on [`NETWORK`] with explicit addresses.
 fn run_args(data_dir: &Path, listen: &str, http: &str) -> Vec<String> {
+    // DNS on the HTTP address's IP, any port: tests run side by side.
+    let dns = format!("{}:0", http.split(':').next().unwrap_or("127.0.0.1"));
     ["run", "--network", NETWORK, "--data-dir", &data_dir.display().to_string(), "--listen", listen]
         .into_iter()
-        .chain(["--http-listen", http])
+        .chain(["--http-listen", http, "--dns-listen", &dns])
         .map(String::from)
         .collect()
 }

@@ -51,7 +51,8 @@ fn start(bin: &Path, fsync: bool) -> Result<Cluster> {
         let log = std::fs::File::create(cluster._dir.path().join(format!("n{i}.log")))?;
         let mut cmd = Command::new(bin);
         cmd.args(["run", "--config"]).arg(&cfg).arg("--data-dir").arg(&data);
-        cmd.args(["--listen", &listen, "--http-listen", &http(i), "--log", "warn"]);
+        let dns = format!("127.0.0.{}:0", 80 + i);
+        cmd.args(["--listen", &listen, "--http-listen", &http(i), "--dns-listen", &dns, "--log", "warn"]);
         if let Some(b) = &bootstrap {
             cmd.args(["--bootstrap", b]);
         }

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use super::{NodeLoop, to_multiaddrs};
 use crate::ledger::codec::LedgerInbound;
-use crate::ledger::validator::{RefuseRecords, TestOracle, Validator, test_record};
+use crate::ledger::validator::{Validator, test_record};
 use crate::ledger::{Ledger, NodeSigner};
 
 /// Where the answer to a test submission goes.
@@ -36,6 +36,8 @@ pub struct Verdict {
 enum RingPurpose {
     /// The manager asked for the chunk's committee.
     Check(ChunkId),
+    /// A record to insert after a fallback resolution.
+    Insert { chunk: ChunkId, tx: Tx },
     /// A test submission needs the committee to send to.
     Submit { chunk: ChunkId, tx: Tx, name: String, reply: SubmitReply },
 }
@@ -62,7 +64,12 @@ pub struct LedgerState {
 
 impl LedgerState {
     /// The manager over the verified chains of `ledger`, signing as `signer`.
-    pub fn new(mut ledger: Ledger, signer: Arc<NodeSigner>, settings: &crate::config::Settings) -> LedgerState {
+    pub fn new(
+        mut ledger: Ledger,
+        signer: Arc<NodeSigner>,
+        settings: &crate::config::Settings,
+        validator: Arc<dyn Validator>,
+    ) -> LedgerState {
         let me = dhtr_ledger::sign::Signer::peer(signer.as_ref()).clone();
         ledger.store.set_durable(settings.ledger_fsync);
         let (network, test_hooks) = (settings.network.as_str(), settings.test_hooks);
@@ -71,7 +78,6 @@ impl LedgerState {
         for c in &ledger.corrupt {
             chunks.quarantine(*c);
         }
-        let validator: Arc<dyn Validator> = if test_hooks { Arc::new(TestOracle) } else { Arc::new(RefuseRecords) };
         let (verdict_tx, verdict_rx) = mpsc::unbounded_channel();
         LedgerState {
             chunks,
@@ -305,6 +311,11 @@ impl NodeLoop {
                     Err(_) => {}
                 }
             }
+            RingPurpose::Insert { chunk, tx } => {
+                if let Ok(r) = result {
+                    self.ledger_input(chunks::Input::Submit { chunk, tx, members: members(r) });
+                }
+            }
             RingPurpose::Submit { chunk, tx, name, reply } => match result {
                 Ok(r) => {
                     let members = members(r);
@@ -318,6 +329,14 @@ impl NodeLoop {
             },
         }
         true
+    }
+
+    /// Ask the committee of an RRset's chunk to insert it.
+    pub(super) fn insert(&mut self, rr: dhtr_ledger::RRset) {
+        let Ok(key) = name_key(&rr.name) else { return };
+        let chunk = self.settings.params.chunk_of(&key);
+        let id = self.chord.start_lookup(Instant::now(), self.settings.params.chunk_start(chunk));
+        self.led.ring_lookups.insert(id, RingPurpose::Insert { chunk, tx: Tx::Put(rr) });
     }
 
     /// `POST /test/submit`: order the test record of `name`.

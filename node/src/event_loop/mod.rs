@@ -334,6 +334,7 @@ impl NodeLoop {
             }
             Command::TestSubmit { name, reply } => self.test_submit(name, reply),
             Command::NetworkRead { name, rtype, reply } => self.network_read(name, rtype, reply),
+            Command::Insert(rr) => self.insert(rr),
         }
     }
 

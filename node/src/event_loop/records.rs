@@ -74,15 +74,26 @@ impl RecordsState {
 }
 
 impl NodeLoop {
-    /// This node's committed state for a request, or `NotHeld`.
-    fn member_state(&self, req: &RecordsRequest) -> RecordsResponse {
+    /// This node's committed state for a request, or `NotHeld`; falsified
+    /// when `lie` (the test-only liar answering other nodes).
+    fn member_state(&self, req: &RecordsRequest, lie: bool) -> RecordsResponse {
         if !self.led_serves(req.chunk) {
             return RecordsResponse::NotHeld;
         }
         let store = self.led_store();
         let Ok(Some(tip)) = store.tip(req.chunk) else { return RecordsResponse::NotHeld };
-        let rrset = store.rrset(req.chunk, &req.name, req.rtype).ok().flatten();
+        let mut rrset = store.rrset(req.chunk, &req.name, req.rtype).ok().flatten();
         let cname = store.rrset(req.chunk, &req.name, CNAME).ok().flatten();
+        if lie {
+            // TEST ONLY (`--test-liar`): a lying member.
+            if let Some(rr) = rrset.as_mut() {
+                for d in rr.rdata.iter_mut() {
+                    if let Some(last) = d.last_mut() {
+                        *last ^= 0x5a;
+                    }
+                }
+            }
+        }
         RecordsResponse::State(MemberState { height: tip.height, rrset, cname })
     }
 
@@ -156,7 +167,7 @@ impl NodeLoop {
         for m in &members {
             if m.peer == me {
                 // Our own committed state counts as one vote.
-                if let RecordsResponse::State(s) = self.member_state(&request) {
+                if let RecordsResponse::State(s) = self.member_state(&request, false) {
                     pending.states.push(s);
                 }
                 continue;
@@ -206,7 +217,7 @@ impl NodeLoop {
                             return self.penalise(peer, "records", reason, &detail);
                         }
                     };
-                    let response = self.member_state(&request);
+                    let response = self.member_state(&request, self.settings.test_liar);
                     let _ = self.swarm.behaviour_mut().records.send_response(channel, response);
                 }
                 request_response::Message::Response { request_id, response } => {

@@ -1,8 +1,7 @@
 //! How this node judges record changes before voting for them (seed 001
-//! §4.3: each member checks a `Put` by its own resolution). The DNS resolver
-//! supplies the real validator; until then a node refuses every record
-//! change, so nothing unchecked is ever committed. Committee changes are
-//! judged by the ledger against the ring, not here.
+//! §4.3: each member checks a `Put` by its own resolution — the DNS side's
+//! `ResolverValidator`). Committee changes are judged by the ledger against
+//! the ring, not here. This module holds the trait and the test-only oracle.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,15 +16,6 @@ pub type Verdicts = Pin<Box<dyn Future<Output = Vec<bool>> + Send>>;
 pub trait Validator: Send + Sync + 'static {
     /// Validate `txs`, in order.
     fn validate(&self, txs: Vec<Tx>) -> Verdicts;
-}
-
-/// Refuses every record change (no resolver to check them against).
-pub struct RefuseRecords;
-
-impl Validator for RefuseRecords {
-    fn validate(&self, txs: Vec<Tx>) -> Verdicts {
-        Box::pin(std::future::ready(vec![false; txs.len()]))
-    }
 }
 
 /// TEST ONLY (`--test-hooks`): accepts exactly the deterministic test
@@ -67,7 +57,5 @@ mod tests {
         wrong.rdata = vec![ByteBuf::from(b"\x03bad".to_vec())];
         let verdicts = futures::executor::block_on(TestOracle.validate(vec![good.clone(), Tx::Put(wrong)]));
         assert_eq!(verdicts, vec![true, false]);
-        let refused = futures::executor::block_on(RefuseRecords.validate(vec![good]));
-        assert_eq!(refused, vec![false]);
     }
 }

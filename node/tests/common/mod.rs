@@ -42,12 +42,14 @@ pub struct Layout {
     pub http_port: u16,
     /// Extra `dhtr run` flags.
     pub extra_args: Vec<String>,
+    /// DNS port on each node's address (`--dns-listen IP:PORT`), if set.
+    pub dns_port: Option<u16>,
 }
 
 impl Layout {
     /// Nodes on 127.0.0.(ip_base + i), TCP `port`, HTTP `http_port`.
     pub fn new(ip_base: u8, port: u16, http_port: u16) -> Layout {
-        Layout { ip_base, port, http_port, extra_args: Vec::new() }
+        Layout { ip_base, port, http_port, extra_args: Vec::new(), dns_port: None }
     }
 }
 
@@ -176,6 +178,12 @@ impl Cluster {
             command.arg("--bootstrap").arg(bootstrap);
         }
         command.args(&node.layout.extra_args);
+        if let Some(p) = node.layout.dns_port {
+            command.arg("--dns-listen").arg(format!("{}:{p}", node.ip()));
+        } else {
+            // Every node would otherwise take the default 127.0.0.1:5335.
+            command.arg("--dns-listen").arg(format!("{}:0", node.ip()));
+        }
         clear_dhtr_env(&mut command);
         command
             .env("RUST_LOG", RUST_LOG)

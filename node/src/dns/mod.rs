@@ -1,0 +1,206 @@
+//! The node's DNS side (seed 001 §4.2, DESIGN "The two paths"): the front
+//! end answers from its cache; a miss is read from the chunk's committee
+//! (strict majority); if the network has nothing agreed, the node resolves
+//! from the root servers itself, answers, and asks the committees to insert
+//! the RRsets it found, which every member checks by its own resolution.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dhtr_ledger::RRset;
+use dhtr_monitoring::dns_metrics::DnsMetrics;
+use dhtr_resolver::frontend::{Handler, Observer, Transport};
+use dhtr_resolver::iterative::Iterative;
+use dhtr_resolver::{Question, Resolution, ResolveError, Source};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{RData, Record, RecordType};
+use tracing::debug;
+
+use crate::handle::NodeHandle;
+use crate::records::majority::Verdict;
+
+pub mod convert;
+pub mod validator;
+
+/// Most CNAMEs followed through the network before falling back.
+const MAX_NETWORK_CNAMES: usize = 8;
+/// How long an RRset this node submitted is not submitted again.
+const RESUBMIT_AFTER: Duration = Duration::from_secs(600);
+/// Most remembered submissions.
+const MAX_REMEMBERED: usize = 65_536;
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The resolution pipeline behind the front end's cache.
+#[derive(Clone)]
+pub struct Pipeline {
+    node: NodeHandle,
+    iterative: Iterative,
+    metrics: DnsMetrics,
+    ttl_floor: u32,
+    /// RRsets submitted recently (owner, type) → when, so a popular name
+    /// is not proposed again on every cache miss.
+    submitted: Arc<Mutex<HashMap<(String, u16), Instant>>>,
+}
+
+impl Pipeline {
+    /// A pipeline reading through `node` and resolving with `iterative`.
+    pub fn new(node: NodeHandle, iterative: Iterative, metrics: DnsMetrics, ttl_floor: u32) -> Pipeline {
+        Pipeline { node, iterative, metrics, ttl_floor, submitted: Arc::default() }
+    }
+
+    /// A strict-majority read of the question from the network, following
+    /// CNAMEs through the network. `None` if the network has no agreed,
+    /// unexpired answer for every step.
+    async fn read_network(&self, q: &Question) -> Option<Resolution> {
+        let now = unix_now();
+        let mut chain: Vec<Record> = Vec::new();
+        let mut name = q.name.to_lowercase().to_ascii();
+        let qtype = u16::from(q.qtype);
+        for _ in 0..=MAX_NETWORK_CNAMES {
+            let read = match self.node.network_read(name.clone(), qtype).await {
+                Ok(Ok(r)) => r,
+                _ => {
+                    self.metrics.network_read("failed", 0);
+                    return None;
+                }
+            };
+            let agreed = match read.verdict {
+                Verdict::Agreed(a) => a,
+                Verdict::NoMajority { answered, .. } => {
+                    self.metrics.network_read("no_majority", answered);
+                    return None;
+                }
+            };
+            let fresh = |rr: &RRset| convert::remaining_ttl(rr, now) > 0;
+            match (&agreed.rrset, &agreed.cname) {
+                (Some(rr), _) if fresh(rr) => {
+                    self.metrics.network_read("hit", agreed.dissent);
+                    let records = convert::records_of(rr, convert::remaining_ttl(rr, now)).ok()?;
+                    chain.extend(records);
+                    return Some(Resolution::Answer { records: chain });
+                }
+                (None, Some(c)) if fresh(c) && qtype != u16::from(RecordType::CNAME) => {
+                    self.metrics.network_read("hit", agreed.dissent);
+                    let records = convert::records_of(c, convert::remaining_ttl(c, now)).ok()?;
+                    let target = records.iter().find_map(|r| match &r.data {
+                        RData::CNAME(t) => Some(t.0.to_lowercase().to_ascii()),
+                        _ => None,
+                    })?;
+                    chain.extend(records);
+                    name = target;
+                }
+                _ => {
+                    self.metrics.network_read("absent", agreed.dissent);
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// Ask the committees to insert the RRsets of a fallback answer.
+    fn insert(&self, res: &Resolution) {
+        let Resolution::Answer { records } = res else { return };
+        let now = Instant::now();
+        for rr in convert::rrsets_of(records, unix_now()) {
+            if rr.ttl < self.ttl_floor {
+                self.metrics.insertion("skipped_ttl_floor");
+                continue;
+            }
+            let key = (rr.name.clone(), rr.rtype);
+            {
+                let Ok(mut recent) = self.submitted.lock() else { return };
+                if recent.get(&key).is_some_and(|t| now.duration_since(*t) < RESUBMIT_AFTER) {
+                    self.metrics.insertion("skipped_recent");
+                    continue;
+                }
+                if recent.len() >= MAX_REMEMBERED {
+                    recent.retain(|_, t| now.duration_since(*t) < RESUBMIT_AFTER);
+                }
+                recent.insert(key, now);
+            }
+            self.metrics.insertion("proposed");
+            let node = self.node.clone();
+            tokio::spawn(async move {
+                if let Err(e) = node.insert(rr).await {
+                    debug!("insertion not submitted: {e}");
+                }
+            });
+        }
+    }
+}
+
+impl Handler for Pipeline {
+    async fn resolve(&self, q: Question) -> Result<(Resolution, Source), ResolveError> {
+        let q = q.key();
+        if let Some(res) = self.read_network(&q).await {
+            return Ok((res, Source::Network));
+        }
+        let res = self.iterative.resolve(&q).await?;
+        self.insert(&res);
+        Ok((res, Source::Fallback))
+    }
+}
+
+/// Turns front-end events into `dhtr_dns_*` metrics.
+pub struct Metrics(pub DnsMetrics);
+
+impl Observer for Metrics {
+    fn answered(&self, source: Option<Source>, rcode: ResponseCode, _transport: Transport, elapsed: Duration) {
+        let source = source.map_or("none", Source::as_str);
+        self.0.answered(source, rcode_label(rcode), elapsed);
+    }
+
+    fn dropped(&self, reason: &'static str) {
+        self.0.dropped(reason);
+    }
+}
+
+fn rcode_label(r: ResponseCode) -> &'static str {
+    match r {
+        ResponseCode::NoError => "NOERROR",
+        ResponseCode::FormErr => "FORMERR",
+        ResponseCode::ServFail => "SERVFAIL",
+        ResponseCode::NXDomain => "NXDOMAIN",
+        ResponseCode::NotImp => "NOTIMP",
+        ResponseCode::Refused => "REFUSED",
+        _ => "OTHER",
+    }
+}
+
+/// Start serving DNS: bind the front end (errors name the address) and run
+/// it until `shutdown` completes.
+pub async fn start(
+    settings: &crate::config::Settings,
+    node: NodeHandle,
+    iterative: Iterative,
+    metrics: DnsMetrics,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let d = &settings.dns;
+    let mut cfg = dhtr_resolver::frontend::FrontendConfig {
+        listen: d.listen.clone(),
+        allow: d.allow.clone(),
+        serve_stale: d.serve_stale,
+        ..Default::default()
+    };
+    cfg.cache.max_entries = d.cache_entries;
+    cfg.rate.per_second = d.rate_per_second;
+    cfg.rate.burst = d.rate_per_second.saturating_mul(2);
+    let frontend = dhtr_resolver::frontend::Frontend::bind(cfg).await?;
+    for a in frontend.local_addrs() {
+        tracing::info!("serving DNS on {a} (UDP and TCP)");
+    }
+    let pipeline = Pipeline::new(node, iterative, metrics.clone(), d.ttl_floor);
+    let observer = Arc::new(Metrics(metrics));
+    Ok(tokio::spawn(async move {
+        if let Err(e) = frontend.serve(pipeline, observer, shutdown).await {
+            tracing::error!("the DNS front end stopped: {e}");
+        }
+    }))
+}

@@ -1,0 +1,66 @@
+//! The validator a committee member runs before voting for a record
+//! (seed 001 §4.3): it resolves the name and type itself, from the
+//! authorities, and votes yes only on an identical canonical RRset (same
+//! owner, type, class, authority TTL and rdata). Answers that differ between
+//! vantage points (CDNs, GeoDNS) and TTLs under the floor are refused.
+
+use dhtr_ledger::Tx;
+use dhtr_monitoring::dns_metrics::DnsMetrics;
+use dhtr_resolver::iterative::Iterative;
+use dhtr_resolver::{Question, Resolution};
+use hickory_proto::rr::{Name, RecordType};
+
+use super::convert;
+use crate::ledger::validator::{Validator, Verdicts};
+
+/// Checks `Put`s by resolving them again.
+pub struct ResolverValidator {
+    iterative: Iterative,
+    ttl_floor: u32,
+    metrics: DnsMetrics,
+}
+
+impl ResolverValidator {
+    /// A validator resolving with `iterative`, refusing TTLs below `ttl_floor`.
+    pub fn new(iterative: Iterative, ttl_floor: u32, metrics: DnsMetrics) -> ResolverValidator {
+        ResolverValidator { iterative, ttl_floor, metrics }
+    }
+}
+
+impl Validator for ResolverValidator {
+    fn validate(&self, txs: Vec<Tx>) -> Verdicts {
+        let (iterative, floor, metrics) = (self.iterative.clone(), self.ttl_floor, self.metrics.clone());
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(txs.len());
+            for t in txs {
+                let verdict = match t {
+                    Tx::Put(rr) => check_put(&iterative, floor, &rr).await,
+                    // Deletes are proposed by expiry, which is not built yet.
+                    _ => "unsupported",
+                };
+                metrics.validation(verdict);
+                out.push(verdict == "agreed");
+            }
+            out
+        })
+    }
+}
+
+/// Resolve the RRset's name and type and compare; the verdict label.
+async fn check_put(iterative: &Iterative, floor: u32, rr: &dhtr_ledger::RRset) -> &'static str {
+    if rr.ttl < floor {
+        return "ttl_floor";
+    }
+    let Ok(name) = Name::from_ascii(&rr.name) else { return "unresolvable" };
+    let q = Question::new(name, RecordType::from(rr.rtype));
+    match iterative.resolve(&q).await {
+        Ok(Resolution::Answer { records }) => {
+            let mine = convert::rrsets_of(&records, rr.fetched_at);
+            match mine.iter().find(|m| m.name == rr.name && m.rtype == rr.rtype) {
+                Some(m) if m.same_records(rr) => "agreed",
+                _ => "differs",
+            }
+        }
+        _ => "unresolvable",
+    }
+}
