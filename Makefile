@@ -14,7 +14,7 @@ export DHTR_SIM_SEEDS
 # what the DNS tests use: NSD as real authoritative servers, dig and kdig.
 DEB_PACKAGES := gcc g++ make pkg-config clang libclang-dev nsd dnsutils knot-dnsutils
 
-.PHONY: all deps build release run test unit lint fmt sim soak bench clean
+.PHONY: all deps build release run test unit lint fmt sim soak bench demo clean
 
 all: build
 
@@ -73,6 +73,11 @@ soak:
 	@seeds=$$(for i in $$(seq 1 200); do echo -n "$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '),"; done); \
 	seeds=$${seeds%,}; echo "DHTR_LEDGER_SEEDS=$$seeds"; \
 	DHTR_LEDGER_SEEDS=$$seeds $(CARGO) test --release -p dhtr-ledger --test consensus --test ring
+
+# A local DNS hierarchy and a 4-node cluster: names resolved with dig through
+# different nodes, showing where each answer came from; stops what it started.
+demo: deps release
+	bash scripts/demo.sh $(CARGO_TARGET_DIR)/release/dhtr
 
 clean:
 	$(CARGO) clean

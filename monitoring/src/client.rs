@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use crate::http::validate_name;
-use crate::report::{ChainReport, ErrorReport, LookupReport, RecordsReport, StatusReport, SubmitReport};
+use crate::report::{ChainReport, ErrorReport, HistoryReport, LookupReport, RecordsReport, StatusReport, SubmitReport};
 
 /// How long one request may take, connecting included.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -97,6 +97,13 @@ pub fn get_chain(http: &str, chunk: u32, from: u64, limit: u64) -> Result<ChainR
 pub fn get_records(http: &str, name: &str, rtype: u16) -> Result<RecordsReport, ClientError> {
     validate_name(name).map_err(ClientError::InvalidName)?;
     let url = format!("{}/records", base_url(http)?);
+    fetch(http, agent().get(&url).query("name", name).query("type", rtype.to_string()))
+}
+
+/// Fetches `GET /history?name=NAME&type=N` from the node at `http`.
+pub fn get_history(http: &str, name: &str, rtype: u16) -> Result<HistoryReport, ClientError> {
+    validate_name(name).map_err(ClientError::InvalidName)?;
+    let url = format!("{}/history", base_url(http)?);
     fetch(http, agent().get(&url).query("name", name).query("type", rtype.to_string()))
 }
 

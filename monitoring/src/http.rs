@@ -8,6 +8,7 @@
 //! | `GET /lookup?name=NAME` | [`LookupReport`] as JSON |
 //! | `GET /chain?chunk=ID[&from=H][&limit=N]` | [`ChainReport`]: blocks with certificates (at most 256) |
 //! | `GET /records?name=NAME&type=N` | [`RecordsReport`]: a strict-majority read from the name's committee |
+//! | `GET /history?name=NAME[&type=N]` | [`HistoryReport`]: committed versions of an RRset, agreed by its committee |
 //! | `POST /test/submit?name=NAME` | test hook (`--test-hooks` only): order the test record of NAME |
 //!
 //! Errors are JSON [`ErrorReport`]s; unknown paths get 404. The node side is
@@ -29,7 +30,7 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 
 use crate::error::MonitoringError;
-use crate::report::{ChainReport, ErrorReport, LookupReport, RecordsReport, StatusReport, SubmitReport};
+use crate::report::{ChainReport, ErrorReport, HistoryReport, LookupReport, RecordsReport, StatusReport, SubmitReport};
 
 /// Content type of `GET /metrics`.
 pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -56,6 +57,10 @@ pub trait NodeApi: Clone + Send + Sync + 'static {
 
     /// A strict-majority read of (name, type) from the chunk's committee.
     fn records(&self, name: String, rtype: u16) -> impl Future<Output = Result<RecordsReport, ApiError>> + Send;
+
+    /// The committed history of (name, type; 0 = every type), agreed by the
+    /// chunk's committee.
+    fn history(&self, name: String, rtype: u16) -> impl Future<Output = Result<HistoryReport, ApiError>> + Send;
 
     /// Test hook: submit the deterministic test record of `name` for
     /// ordering. Nodes run without `--test-hooks` answer `NotFound`.
@@ -161,6 +166,7 @@ pub fn router<A: NodeApi>(registry: Arc<Registry>, api: A) -> Router {
         .route("/lookup", get(lookup::<A>))
         .route("/chain", get(chain::<A>))
         .route("/records", get(records::<A>))
+        .route("/history", get(history::<A>))
         .route("/test/submit", axum::routing::post(test_submit::<A>))
         .fallback(not_found)
         .with_state(AppState { registry, api })
@@ -306,6 +312,22 @@ async fn records<A: NodeApi>(
     }
 }
 
+/// `GET /history?name=NAME[&type=N]`: committed versions of an RRset.
+async fn history<A: NodeApi>(
+    State(state): State<AppState<A>>,
+    params: Result<Query<RecordsParams>, QueryRejection>,
+) -> Response {
+    match params {
+        Ok(Query(RecordsParams { name: Some(name), rtype })) if validate_name(&name).is_ok() => {
+            match state.api.history(name, rtype.unwrap_or(0)).await {
+                Ok(report) => Json(report).into_response(),
+                Err(err) => err.into_response(),
+            }
+        }
+        _ => ApiError::BadRequest("expected /history?name=NAME[&type=NUMBER]".into()).into_response(),
+    }
+}
+
 /// `POST /test/submit?name=NAME` (only with `--test-hooks`).
 async fn test_submit<A: NodeApi>(
     State(state): State<AppState<A>>,
@@ -372,6 +394,10 @@ mod tests {
         }
 
         async fn records(&self, name: String, _rtype: u16) -> Result<RecordsReport, ApiError> {
+            Err(ApiError::NotFound(format!("nothing about {name}")))
+        }
+
+        async fn history(&self, name: String, _rtype: u16) -> Result<HistoryReport, ApiError> {
             Err(ApiError::NotFound(format!("nothing about {name}")))
         }
 

@@ -20,13 +20,13 @@ pub mod logging;
 pub mod metrics;
 pub mod report;
 
-pub use client::{ClientError, get_chain, get_lookup, get_records, get_status, post_test_submit};
+pub use client::{ClientError, get_chain, get_history, get_lookup, get_records, get_status, post_test_submit};
 pub use error::MonitoringError;
 pub use http::{ApiError, NodeApi, bind, serve, validate_name};
 pub use logging::init_tracing;
 pub use metrics::{Direction, JoinOutcome, LookupOutcome, Metrics, NeighbourKind};
 pub use prometheus_client::registry::Registry;
 pub use report::{
-    BlockReport, CertificateReport, ChainReport, ChunkReport, ErrorReport, LedgerReport, LookupReport, PeerReport,
-    RecordsReport, SignatureReport, StatusReport, SubmitReport, TxReport,
+    BlockReport, CertificateReport, ChainReport, ChunkReport, ErrorReport, HistoryReport, LedgerReport, LookupReport,
+    PeerReport, RecordsReport, SignatureReport, StatusReport, SubmitReport, TxReport, VersionReport,
 };

@@ -209,6 +209,74 @@ pub struct RecordsReport {
     pub cname: Option<TxReport>,
 }
 
+/// The committed history of an RRset, as agreed by the committee.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryReport {
+    /// Canonical name.
+    pub name: String,
+    /// Record type number (0: every type).
+    pub rtype: u16,
+    /// The chunk.
+    pub chunk: u32,
+    /// Committee size.
+    pub members: usize,
+    /// `agreed` or `no_majority`.
+    pub verdict: String,
+    /// Members that returned the agreed history.
+    pub votes: usize,
+    /// The versions, oldest first.
+    pub versions: Vec<VersionReport>,
+}
+
+/// One committed version of an RRset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionReport {
+    /// Height of the block that committed it.
+    pub height: u64,
+    /// The block's time, unix seconds.
+    pub time: u64,
+    /// The commit certificate's view.
+    pub view: u64,
+    /// `put` or `delete`.
+    pub op: String,
+    /// Record type (name, e.g. `A`).
+    pub rtype: String,
+    /// The authority's TTL.
+    pub ttl: u32,
+    /// The records, in presentation format.
+    pub records: Vec<String>,
+    /// PeerIds whose signatures make up the certificate.
+    pub signers: Vec<String>,
+}
+
+impl HistoryReport {
+    /// Human-readable rendering for `dhtr history`.
+    pub fn render_text(&self) -> String {
+        let mut out = format!(
+            "{} (chunk {}): {} version(s), {} by {} of {} members\n",
+            self.name,
+            self.chunk,
+            self.versions.len(),
+            self.verdict,
+            self.votes,
+            self.members
+        );
+        for v in &self.versions {
+            out += &format!(
+                "  height {:<6} time {:<12} {} {} ttl {}  {}\n      signed by {}\n",
+                v.height,
+                v.time,
+                v.op,
+                v.rtype,
+                v.ttl,
+                v.records.join(", "),
+                v.signers.join(", ")
+            );
+        }
+        out
+    }
+}
+
 /// What happened to a transaction submitted through the test hooks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubmitReport {

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use dhtr_monitoring::{ApiError, ChainReport, LookupReport, NodeApi, RecordsReport, StatusReport, SubmitReport};
+use dhtr_monitoring::{
+    ApiError, ChainReport, HistoryReport, LookupReport, NodeApi, RecordsReport, StatusReport, SubmitReport,
+};
 use dhtr_protocol::key::{canonical_name, name_key};
 use dhtr_protocol::{LookupError, LookupResult, NetworkParams, RingId};
 use tokio::sync::{mpsc, oneshot};
@@ -41,6 +43,8 @@ pub enum Command {
         name: String,
         /// Record type.
         rtype: u16,
+        /// Read the committed history instead of the state.
+        history: bool,
         /// Where the outcome goes.
         reply: crate::event_loop::ReadReply,
     },
@@ -97,8 +101,19 @@ impl NodeHandle {
         name: String,
         rtype: u16,
     ) -> Result<Result<crate::event_loop::ReadOutcome, crate::event_loop::ReadError>, NodeGone> {
+        self.read(name, rtype, false).await
+    }
+
+    /// A network read of the state, or (with `history`) of the committed
+    /// history of (name, type).
+    pub async fn read(
+        &self,
+        name: String,
+        rtype: u16,
+        history: bool,
+    ) -> Result<Result<crate::event_loop::ReadOutcome, crate::event_loop::ReadError>, NodeGone> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::NetworkRead { name, rtype, reply }).await.map_err(|_| NodeGone)?;
+        self.tx.send(Command::NetworkRead { name, rtype, history, reply }).await.map_err(|_| NodeGone)?;
         rx.await.map_err(|_| NodeGone)
     }
 
@@ -169,6 +184,16 @@ impl NodeApi for NodeHandle {
             .map_err(|e| ApiError::Unavailable(e.to_string()))?
             .map_err(|e| ApiError::Failed(e.to_string()))?;
         Ok(crate::records::report(canonical, rtype, read))
+    }
+
+    async fn history(&self, name: String, rtype: u16) -> Result<HistoryReport, ApiError> {
+        let canonical = canonical_name(&name).map_err(|e| ApiError::BadRequest(format!("invalid `name`: {e}")))?;
+        let read = tokio::time::timeout(STATUS_TIMEOUT, self.read(canonical.clone(), rtype, true))
+            .await
+            .map_err(|_| ApiError::Unavailable("the read did not finish in time".into()))?
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+            .map_err(|e| ApiError::Failed(e.to_string()))?;
+        Ok(crate::records::history_report(canonical, rtype, read))
     }
 
     async fn test_submit(&self, name: String) -> Result<SubmitReport, ApiError> {

@@ -63,6 +63,20 @@ enum Cmd {
         /// The DNS name.
         name: String,
     },
+    /// Print the committed history of an RRset: each version, its block
+    /// height and time, and the members who signed its certificate.
+    History {
+        /// The node's HTTP endpoint (its --http-listen).
+        #[arg(long, env = "DHTR_HTTP", default_value = "127.0.0.1:9464")]
+        http: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The DNS name.
+        name: String,
+        /// The record type (A, AAAA, MX, ...); every type if omitted.
+        rtype: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -135,11 +149,28 @@ fn main() {
         Cmd::Lookup { http, json, name } => dhtr_monitoring::get_lookup(&http, &name)
             .map_err(Into::into)
             .and_then(|r| print_report(&r, json, |r| r.render_text())),
+        Cmd::History { http, json, name, rtype } => history(&http, json, &name, rtype.as_deref()),
     };
     if let Err(e) = result {
         eprintln!("dhtr: {e:#}");
         std::process::exit(1);
     }
+}
+
+fn history(http: &str, json: bool, name: &str, rtype: Option<&str>) -> Result<()> {
+    let rtype = match rtype {
+        None => 0,
+        Some(t) => match t.parse::<u16>() {
+            Ok(n) => n,
+            Err(_) => u16::from(
+                t.to_ascii_uppercase()
+                    .parse::<hickory_proto::rr::RecordType>()
+                    .map_err(|_| anyhow!("{t:?} is not a record type (try A, AAAA, MX, TXT or a number)"))?,
+            ),
+        },
+    };
+    let report = dhtr_monitoring::get_history(http, name, rtype)?;
+    print_report(&report, json, |r| r.render_text())
 }
 
 fn print_report<T: serde::Serialize>(r: &T, json: bool, text: impl Fn(&T) -> String) -> Result<()> {

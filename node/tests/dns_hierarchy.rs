@@ -108,7 +108,16 @@ fn dig_through_dhtr_against_a_real_hierarchy() {
     let hier = Hierarchy::start();
     let mut layout = Layout::new(70, 4501, 9491);
     layout.dns_port = Some(DNS_PORT);
-    layout.extra_args = vec!["--root-hints".into(), hier.hints().display().to_string()];
+    // A TTL floor of 1 s lets the 5 s `short` record be committed, so a
+    // change at the authority can be watched travel through the network.
+    let config = hier.dir.path().join("dhtr.toml");
+    std::fs::write(&config, "[dns]\nttl_floor_secs = 1\n").unwrap();
+    layout.extra_args = vec![
+        "--root-hints".into(),
+        hier.hints().display().to_string(),
+        "--config".into(),
+        config.display().to_string(),
+    ];
     let mut cluster = Cluster::new(NODES, layout.clone());
     println!("test files in {}", cluster.root().display());
     // Node 4 is a lying committee member: it falsifies every record it
@@ -181,6 +190,57 @@ fn dig_through_dhtr_against_a_real_hierarchy() {
     }
     let dissent: f64 = (1..=3).map(|i| metric(i, "dhtr_dns_network_dissent_total")).sum();
     println!("network answers outvoted the liar {dissent} times");
+
+    // `dhtr history` shows the committed version and who signed it.
+    let n3 = cluster.node(3).http_addr();
+    let hist = dhtr_monitoring::get_history(&n3, "www.example.test.", 1).unwrap();
+    assert_eq!(hist.verdict, "agreed", "{hist:?}");
+    assert_eq!(hist.versions.len(), 1, "{hist:?}");
+    assert!(hist.versions[0].records == ["192.0.2.10"] && hist.versions[0].signers.len() >= 3, "{hist:?}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dhtr"))
+        .args(["history", "--http", &n3, "www.example.test", "A"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("192.0.2.10") && text.contains("signed by"), "dhtr history:\n{text}");
+    println!("dhtr history www.example.test A:\n{text}");
+
+    // A record changed at the authority is served new after its TTL: the
+    // committed version expires, the node resolves again, answers the new
+    // address and the committee commits it as a new version.
+    assert_eq!(short(1, "short.example.test.", "A"), ["192.0.2.5"]);
+    wait_until(Instant::now() + Duration::from_secs(60), || {
+        let r = dhtr_monitoring::get_records(&n2, "short.example.test.", 1).map_err(|e| e.to_string())?;
+        if r.rrset.is_some() { Ok(()) } else { Err(format!("{r:?}")) }
+    })
+    .unwrap_or_else(|e| panic!("short.example.test. never committed: {e}"));
+    let changed = Instant::now();
+    let out = Command::new("bash")
+        .arg(hier.scripts.join("set-short.sh"))
+        .arg(hier.dir.path())
+        .arg("192.0.2.55")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "set-short.sh: {}", String::from_utf8_lossy(&out.stderr));
+    for node in [2, 3] {
+        wait_until(Instant::now() + Duration::from_secs(60), || {
+            let got = short(node, "short.example.test.", "A");
+            if got == ["192.0.2.55"] { Ok(()) } else { Err(format!("n{node} still answers {got:?}")) }
+        })
+        .unwrap();
+    }
+    println!(
+        "the changed record was answered by n2 and n3 {:.1} s after the change (TTL 5 s)",
+        changed.elapsed().as_secs_f64()
+    );
+    let versions = wait_until(Instant::now() + Duration::from_secs(60), || {
+        let h = dhtr_monitoring::get_history(&n3, "short.example.test.", 1).map_err(|e| e.to_string())?;
+        if h.versions.len() >= 2 { Ok(h) } else { Err(format!("{h:?}")) }
+    })
+    .unwrap_or_else(|e| panic!("the new version was not committed: {e}"));
+    let last = versions.versions.last().map(|v| v.records.clone()).unwrap_or_default();
+    assert_eq!(last, ["192.0.2.55"], "{versions:?}");
+    println!("short.example.test. has {} committed versions", versions.versions.len());
 
     // With every authority stopped, committed names are still answered
     // (n3 never asked before: network read).

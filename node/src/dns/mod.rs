@@ -42,9 +42,10 @@ pub struct Pipeline {
     iterative: Iterative,
     metrics: DnsMetrics,
     ttl_floor: u32,
-    /// RRsets submitted recently (owner, type) → when, so a popular name
-    /// is not proposed again on every cache miss.
-    submitted: Arc<Mutex<HashMap<(String, u16), Instant>>>,
+    /// RRsets submitted recently (their records, not when they were
+    /// fetched) → when, so a popular name is not proposed again on every
+    /// cache miss, while a changed one is proposed at once.
+    submitted: Arc<Mutex<HashMap<dhtr_ledger::Digest, Instant>>>,
 }
 
 impl Pipeline {
@@ -112,7 +113,10 @@ impl Pipeline {
                 self.metrics.insertion("skipped_ttl_floor");
                 continue;
             }
-            let key = (rr.name.clone(), rr.rtype);
+            let key = dhtr_ledger::Digest::of(
+                "dhtr/submitted",
+                &dhtr_ledger::types::cbor(&(&rr.name, rr.rtype, rr.ttl, &rr.rdata)),
+            );
             {
                 let Ok(mut recent) = self.submitted.lock() else { return };
                 if recent.get(&key).is_some_and(|t| now.duration_since(*t) < RESUBMIT_AFTER) {

@@ -333,7 +333,7 @@ impl NodeLoop {
                 let _ = reply.send(self.chain(chunk, from, limit));
             }
             Command::TestSubmit { name, reply } => self.test_submit(name, reply),
-            Command::NetworkRead { name, rtype, reply } => self.network_read(name, rtype, reply),
+            Command::NetworkRead { name, rtype, history, reply } => self.network_read(name, rtype, history, reply),
             Command::Insert(rr) => self.insert(rr),
         }
     }

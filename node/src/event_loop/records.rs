@@ -16,7 +16,7 @@ use tracing::debug;
 use super::{NodeLoop, to_multiaddrs};
 use crate::records::codec::RecordsInbound;
 use crate::records::majority::{self, Verdict};
-use crate::records::{CNAME, MemberState, RecordsRequest, RecordsResponse};
+use crate::records::{CNAME, HistoryEntry, MAX_HISTORY, MemberState, RecordsRequest, RecordsResponse};
 
 /// How long a chunk's committee, once looked up, is used for reads (it is
 /// also forgotten whenever this node's neighbours change).
@@ -73,6 +73,36 @@ impl RecordsState {
     }
 }
 
+/// The committed history of (name, type) in a chunk's chain (type 0: every
+/// type), the latest [`MAX_HISTORY`] versions.
+fn history(store: &dhtr_ledger::rocks::RocksStore, req: &RecordsRequest) -> Vec<HistoryEntry> {
+    let Ok(Some(tip)) = store.tip(req.chunk) else { return Vec::new() };
+    let mut out = Vec::new();
+    for h in 1..=tip.height {
+        let Ok(Some((block, cert))) = store.block(req.chunk, h) else { break };
+        for tx in &block.txs {
+            let (name, rtype, rrset) = match tx {
+                dhtr_ledger::Tx::Put(rr) => (&rr.name, rr.rtype, Some(rr.clone())),
+                dhtr_ledger::Tx::Delete { name, rtype } => (name, *rtype, None),
+                dhtr_ledger::Tx::Reconfigure { .. } => continue,
+            };
+            if *name == req.name && (req.rtype == 0 || rtype == req.rtype) {
+                out.push(HistoryEntry {
+                    height: h,
+                    time: block.time,
+                    view: cert.view,
+                    rrset,
+                    name: name.clone(),
+                    rtype,
+                    signers: cert.sigs.iter().map(|(p, _)| p.clone()).collect(),
+                });
+            }
+        }
+    }
+    let skip = out.len().saturating_sub(MAX_HISTORY);
+    out.split_off(skip)
+}
+
 impl NodeLoop {
     /// This node's committed state for a request, or `NotHeld`; falsified
     /// when `lie` (the test-only liar answering other nodes).
@@ -94,11 +124,12 @@ impl NodeLoop {
                 }
             }
         }
-        RecordsResponse::State(MemberState { height: tip.height, rrset, cname })
+        let history = req.history.then(|| history(store, req));
+        RecordsResponse::State(MemberState { height: tip.height, rrset, cname, history })
     }
 
-    /// Start a network read of (canonical name, type).
-    pub(super) fn network_read(&mut self, name: String, rtype: u16, reply: ReadReply) {
+    /// Start a network read of (canonical name, type), or of its history.
+    pub(super) fn network_read(&mut self, name: String, rtype: u16, history: bool, reply: ReadReply) {
         let key = match name_key(&name) {
             Ok(k) => k,
             Err(e) => {
@@ -107,7 +138,7 @@ impl NodeLoop {
             }
         };
         let chunk = self.settings.params.chunk_of(&key);
-        let request = RecordsRequest { chunk, name, rtype };
+        let request = RecordsRequest { chunk, name, rtype, history };
         if let Some((members, size, at)) = self.rec.committees.get(&chunk)
             && at.elapsed() < COMMITTEE_TTL
         {

@@ -26,6 +26,8 @@ pub struct Agreed {
     pub rrset: Option<dhtr_ledger::RRset>,
     /// The CNAME at the name.
     pub cname: Option<dhtr_ledger::RRset>,
+    /// The committed history, for history reads.
+    pub history: Option<Vec<super::HistoryEntry>>,
     /// Members that returned it.
     pub votes: usize,
     /// Members that returned something else (liars or laggards).
@@ -36,18 +38,33 @@ pub struct Agreed {
 pub fn tally(n: usize, states: &[MemberState]) -> Verdict {
     let mut groups: Vec<(&MemberState, usize)> = Vec::new();
     for s in states {
-        match groups.iter_mut().find(|(g, _)| g.rrset == s.rrset && g.cname == s.cname) {
+        match groups.iter_mut().find(|(g, _)| same(g, s)) {
             Some((_, c)) => *c += 1,
             None => groups.push((s, 1)),
         }
     }
     let answered = states.len();
     match groups.iter().find(|(_, c)| 2 * c > n) {
-        Some((s, c)) => {
-            Verdict::Agreed(Agreed { rrset: s.rrset.clone(), cname: s.cname.clone(), votes: *c, dissent: answered - c })
-        }
+        Some((s, c)) => Verdict::Agreed(Agreed {
+            rrset: s.rrset.clone(),
+            cname: s.cname.clone(),
+            history: s.history.clone(),
+            votes: *c,
+            dissent: answered - c,
+        }),
         None => Verdict::NoMajority { answered, distinct: groups.len() },
     }
+}
+
+/// Do two members say the same? The chain height is not compared, nor who
+/// signed each certificate: every member assembles its own certificate
+/// from the first 2f+1 commit votes it received.
+fn same(a: &MemberState, b: &MemberState) -> bool {
+    type Version<'a> = (u64, u64, &'a Option<dhtr_ledger::RRset>, &'a String, u16);
+    fn versions(s: &MemberState) -> Option<Vec<Version<'_>>> {
+        s.history.as_ref().map(|h| h.iter().map(|e| (e.height, e.time, &e.rrset, &e.name, e.rtype)).collect())
+    }
+    a.rrset == b.rrset && a.cname == b.cname && versions(a) == versions(b)
 }
 
 /// Can the outcome still change? True while the leading state could still
@@ -57,11 +74,7 @@ pub fn undecided(n: usize, states: &[MemberState], outstanding: usize) -> bool {
     match tally(n, states) {
         Verdict::Agreed(_) => false,
         Verdict::NoMajority { .. } => {
-            let best = states
-                .iter()
-                .map(|s| states.iter().filter(|t| t.rrset == s.rrset && t.cname == s.cname).count())
-                .max()
-                .unwrap_or(0);
+            let best = states.iter().map(|s| states.iter().filter(|t| same(s, t)).count()).max().unwrap_or(0);
             2 * (best + outstanding) > n
         }
     }
@@ -82,11 +95,11 @@ mod tests {
             rdata: vec![ByteBuf::from(vec![192, 0, 2, ip])],
             fetched_at: 100,
         };
-        MemberState { height: 3, rrset: Some(rr), cname: None }
+        MemberState { height: 3, rrset: Some(rr), cname: None, history: None }
     }
 
     fn absent() -> MemberState {
-        MemberState { height: 3, rrset: None, cname: None }
+        MemberState { height: 3, rrset: None, cname: None, history: None }
     }
 
     #[test]

@@ -22,8 +22,33 @@ pub struct RecordsRequest {
     pub chunk: ChunkId,
     /// Canonical owner name (lower case, trailing dot).
     pub name: String,
-    /// Record type asked for.
+    /// Record type asked for (0: every type, for histories).
     pub rtype: u16,
+    /// Ask for the committed history of the RRset instead of its state.
+    #[serde(default)]
+    pub history: bool,
+}
+
+/// Most history entries returned (the latest ones).
+pub const MAX_HISTORY: usize = 64;
+
+/// One committed version of an RRset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// Height of the block that committed it.
+    pub height: u64,
+    /// The block's time (unix seconds, the proposer's clock).
+    pub time: u64,
+    /// The view of its commit certificate.
+    pub view: u64,
+    /// The new RRset, or `None` for a delete.
+    pub rrset: Option<RRset>,
+    /// Owner and type (for deletes, which carry no RRset).
+    pub name: String,
+    /// Record type.
+    pub rtype: u16,
+    /// The members whose signatures make up the commit certificate.
+    pub signers: Vec<dhtr_protocol::PeerRef>,
 }
 
 /// A member's answer.
@@ -46,10 +71,59 @@ pub struct MemberState {
     pub rrset: Option<RRset>,
     /// The CNAME RRset at the name.
     pub cname: Option<RRset>,
+    /// The committed history, when asked for.
+    #[serde(default)]
+    pub history: Option<Vec<HistoryEntry>>,
 }
 
 /// DNS type number of CNAME.
 pub const CNAME: u16 = 5;
+
+/// A history read as JSON for `/history` and `dhtr history`.
+pub fn history_report(
+    name: String,
+    rtype: u16,
+    read: crate::event_loop::ReadOutcome,
+) -> dhtr_monitoring::HistoryReport {
+    let (verdict, votes, entries) = match read.verdict {
+        majority::Verdict::Agreed(a) => ("agreed", a.votes, a.history.unwrap_or_default()),
+        majority::Verdict::NoMajority { .. } => ("no_majority", 0, Vec::new()),
+    };
+    let versions = entries
+        .into_iter()
+        .map(|e| {
+            let rtype_name = hickory_proto::rr::RecordType::from(e.rtype).to_string();
+            let (op, ttl, records) = match &e.rrset {
+                Some(rr) => {
+                    let records = crate::dns::convert::records_of(rr, rr.ttl)
+                        .map(|rs| rs.iter().map(|r| r.data.to_string()).collect())
+                        .unwrap_or_else(|_| rr.rdata.iter().map(hex::encode).collect());
+                    ("put", rr.ttl, records)
+                }
+                None => ("delete", 0, Vec::new()),
+            };
+            dhtr_monitoring::VersionReport {
+                height: e.height,
+                time: e.time,
+                view: e.view,
+                op: op.into(),
+                rtype: rtype_name,
+                ttl,
+                records,
+                signers: e.signers.iter().map(crate::report::peer_label_bytes).collect(),
+            }
+        })
+        .collect();
+    dhtr_monitoring::HistoryReport {
+        name,
+        rtype,
+        chunk: read.chunk.0,
+        members: read.members,
+        verdict: verdict.into(),
+        votes,
+        versions,
+    }
+}
 
 /// A network read as JSON for `/records`.
 pub fn report(name: String, rtype: u16, read: crate::event_loop::ReadOutcome) -> dhtr_monitoring::RecordsReport {
