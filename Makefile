@@ -14,7 +14,7 @@ export DHTR_SIM_SEEDS
 # what the DNS tests use: NSD as real authoritative servers, dig and kdig.
 DEB_PACKAGES := gcc g++ make pkg-config clang libclang-dev nsd dnsutils knot-dnsutils
 
-.PHONY: all deps build release run test unit lint fmt sim soak bench demo clean
+.PHONY: all deps build release run test unit lint fmt sim soak bench bench-dns demo clean
 
 all: build
 
@@ -30,7 +30,7 @@ build: deps
 	$(CARGO) build --workspace
 
 release: deps
-	$(CARGO) build --release -p dhtr-node
+	$(CARGO) build --release -p dhtr-node --bins
 
 # One node with embedded defaults: a 1-node ring, data in ./dhtr-data,
 # libp2p on port 4001 (TCP and QUIC), metrics on http://127.0.0.1:9464/metrics.
@@ -58,6 +58,7 @@ bench: deps
 	$(CARGO) run --release -p dhtr-ledger --features rocksdb --bin dhtr-ledger-bench
 	$(CARGO) build --release -p dhtr-node
 	$(CARGO_TARGET_DIR)/release/dhtr-ledger-net-bench $(CARGO_TARGET_DIR)/release/dhtr
+	bash scripts/dns-bench.sh $(CARGO_TARGET_DIR)/release
 
 # The simulator table: N = 100, 1000, 10000.
 sim:
@@ -73,6 +74,11 @@ soak:
 	@seeds=$$(for i in $$(seq 1 200); do echo -n "$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '),"; done); \
 	seeds=$${seeds%,}; echo "DHTR_LEDGER_SEEDS=$$seeds"; \
 	DHTR_LEDGER_SEEDS=$$seeds $(CARGO) test --release -p dhtr-ledger --test consensus --test ring
+
+# DNS figures against a local NSD hierarchy: cache-hit QPS vs Unbound (dnsperf),
+# latency of cold fallback resolutions and of network hits.
+bench-dns: deps release
+	bash scripts/dns-bench.sh $(CARGO_TARGET_DIR)/release
 
 # A local DNS hierarchy and a 4-node cluster: names resolved with dig through
 # different nodes, showing where each answer came from; stops what it started.
