@@ -247,6 +247,15 @@ fn dig_through_dhtr_against_a_real_hierarchy() {
     hier.stop(&[]);
     let got = short(3, "www.example.test.", "A");
     assert_eq!(got, ["192.0.2.10"], "a committed name with the authorities down");
+    // An expired committed record is served stale, with a short TTL, rather
+    // than failing (RFC 8767): `short` (TTL 5 s) expires while they are down.
+    std::thread::sleep(Duration::from_secs(6));
+    let stale = dig(4, &["+noall", "+answer", "short.example.test.", "A"]);
+    let line = stale.lines().find(|l| l.contains("192.0.2.55")).unwrap_or_else(|| panic!("no stale answer:\n{stale}"));
+    let ttl: u32 = line.split_whitespace().nth(1).and_then(|t| t.parse().ok()).unwrap_or(u32::MAX);
+    assert!(ttl <= 30, "stale answers carry a short TTL: {line}");
+    assert!(metric(4, "dhtr_dns_queries_total{source=\"stale\"") >= 1.0, "counted as stale");
+    println!("with the authorities down, an expired committed record was served stale: {line}");
     drop(hier);
     let _ = &mut cluster;
 }

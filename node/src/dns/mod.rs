@@ -23,6 +23,9 @@ use crate::records::majority::Verdict;
 pub mod convert;
 pub mod validator;
 
+/// TTL of an expired committed record served because its authorities are
+/// unreachable (RFC 8767 §4 recommends 30 s).
+const STALE_TTL: u32 = 30;
 /// Most CNAMEs followed through the network before falling back.
 const MAX_NETWORK_CNAMES: usize = 8;
 /// How long an RRset this node submitted is not submitted again.
@@ -56,8 +59,9 @@ impl Pipeline {
 
     /// A strict-majority read of the question from the network, following
     /// CNAMEs through the network. `None` if the network has no agreed,
-    /// unexpired answer for every step.
-    async fn read_network(&self, q: &Question) -> Option<Resolution> {
+    /// unexpired answer for every step; with `stale`, expired committed
+    /// records count too, served with [`STALE_TTL`] (RFC 8767).
+    async fn read_network(&self, q: &Question, stale: bool) -> Option<Resolution> {
         let now = unix_now();
         let mut chain: Vec<Record> = Vec::new();
         let mut name = q.name.to_lowercase().to_ascii();
@@ -77,17 +81,21 @@ impl Pipeline {
                     return None;
                 }
             };
-            let fresh = |rr: &RRset| convert::remaining_ttl(rr, now) > 0;
+            let fresh = |rr: &RRset| stale || convert::remaining_ttl(rr, now) > 0;
+            let ttl = |rr: &RRset| match convert::remaining_ttl(rr, now) {
+                0 => STALE_TTL,
+                t => t,
+            };
             match (&agreed.rrset, &agreed.cname) {
                 (Some(rr), _) if fresh(rr) => {
                     self.metrics.network_read("hit", agreed.dissent);
-                    let records = convert::records_of(rr, convert::remaining_ttl(rr, now)).ok()?;
+                    let records = convert::records_of(rr, ttl(rr)).ok()?;
                     chain.extend(records);
                     return Some(Resolution::Answer { records: chain });
                 }
                 (None, Some(c)) if fresh(c) && qtype != u16::from(RecordType::CNAME) => {
                     self.metrics.network_read("hit", agreed.dissent);
-                    let records = convert::records_of(c, convert::remaining_ttl(c, now)).ok()?;
+                    let records = convert::records_of(c, ttl(c)).ok()?;
                     let target = records.iter().find_map(|r| match &r.data {
                         RData::CNAME(t) => Some(t.0.to_lowercase().to_ascii()),
                         _ => None,
@@ -142,12 +150,21 @@ impl Pipeline {
 impl Handler for Pipeline {
     async fn resolve(&self, q: Question) -> Result<(Resolution, Source), ResolveError> {
         let q = q.key();
-        if let Some(res) = self.read_network(&q).await {
+        if let Some(res) = self.read_network(&q, false).await {
             return Ok((res, Source::Network));
         }
-        let res = self.iterative.resolve(&q).await?;
-        self.insert(&res);
-        Ok((res, Source::Fallback))
+        match self.iterative.resolve(&q).await {
+            Ok(res) => {
+                self.insert(&res);
+                Ok((res, Source::Fallback))
+            }
+            // The authorities are unreachable: the last committed version,
+            // even expired, beats no answer (RFC 8767 §4).
+            Err(e) => match self.read_network(&q, true).await {
+                Some(res) => Ok((res, Source::Stale)),
+                None => Err(e),
+            },
+        }
     }
 }
 
