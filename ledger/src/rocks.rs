@@ -281,6 +281,26 @@ impl RocksStore {
         Ok(out)
     }
 
+    /// Every committed RRset of a chunk (for refreshing them).
+    pub fn records(&self, chunk: ChunkId) -> Result<Vec<RRset>, StoreError> {
+        let cf = self.cf(CF_RECORDS)?;
+        let prefix = chunk.0.to_be_bytes();
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward)) {
+            let (key, value) = item.map_err(|e| self.io(format!("read failed: {e}")))?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let rr = decode(&value).map_err(|e| StoreError::Corrupt {
+                chunk: chunk.0,
+                height: self.height_hint(chunk),
+                reason: format!("record does not decode: {e}"),
+            })?;
+            out.push(rr);
+        }
+        Ok(out)
+    }
+
     /// The evidence kept for a chunk, oldest first.
     pub fn evidence(&self, chunk: ChunkId) -> Result<Vec<Vec<u8>>, StoreError> {
         let cf = self.cf(CF_EVIDENCE)?;

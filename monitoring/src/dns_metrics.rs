@@ -10,6 +10,7 @@
 //! | `dhtr_dns_network_dissent_total` | counter | |
 //! | `dhtr_dns_insertions_total` | counter | `outcome` = proposed, skipped_ttl_floor, skipped_recent |
 //! | `dhtr_dns_validations_total` | counter | `verdict` = agreed, differs, ttl_floor, unresolvable, unsupported |
+//! | `dhtr_dns_refreshes_total` | counter | `outcome` = put, delete, failed |
 //!
 //! Label values come from fixed sets, never from clients or peers.
 
@@ -79,6 +80,8 @@ pub struct DnsMetrics {
     pub insertions: Family<OutcomeLabels, Counter>,
     /// This node's validator verdicts on proposed records.
     pub validations: Family<VerdictLabels, Counter>,
+    /// Refreshes of expired committed records this node proposed.
+    pub refreshes: Family<OutcomeLabels, Counter>,
 }
 
 impl DnsMetrics {
@@ -92,6 +95,7 @@ impl DnsMetrics {
             network_dissent: Counter::default(),
             insertions: Family::default(),
             validations: Family::default(),
+            refreshes: Family::default(),
         };
         for outcome in ["hit", "absent", "no_majority", "failed"] {
             m.network_reads.get_or_create_owned(&OutcomeLabels { outcome: outcome.into() });
@@ -117,6 +121,11 @@ impl DnsMetrics {
             m.insertions.clone(),
         );
         r.register("dhtr_dns_validations", "This node's validator verdicts on proposed records", m.validations.clone());
+        r.register(
+            "dhtr_dns_refreshes",
+            "Refreshes of expired committed records this node proposed, by outcome",
+            m.refreshes.clone(),
+        );
         m
     }
 
@@ -140,6 +149,11 @@ impl DnsMetrics {
     /// Count an insertion decision.
     pub fn insertion(&self, outcome: &str) {
         self.insertions.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
+    }
+
+    /// Count a refresh.
+    pub fn refresh(&self, outcome: &str) {
+        self.refreshes.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
     }
 
     /// Count a validator verdict.

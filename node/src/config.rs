@@ -93,6 +93,8 @@ pub struct DnsSection {
     pub serve_stale: bool,
     /// Responses per second per client network before rate limiting.
     pub rate_per_second: u32,
+    /// Seconds between scans for expired committed records to refresh.
+    pub refresh_interval_secs: u64,
 }
 
 impl Default for DnsSection {
@@ -105,6 +107,7 @@ impl Default for DnsSection {
             cache_entries: 100_000,
             serve_stale: true,
             rate_per_second: 500,
+            refresh_interval_secs: 10,
         }
     }
 }
@@ -292,6 +295,8 @@ pub struct DnsSettings {
     pub serve_stale: bool,
     /// Rate limit per client network.
     pub rate_per_second: u32,
+    /// Scan interval of the refresher.
+    pub refresh_interval: Duration,
 }
 
 impl Settings {
@@ -454,6 +459,7 @@ impl Settings {
             cache_entries: f.dns.cache_entries.max(1),
             serve_stale: f.dns.serve_stale,
             rate_per_second: f.dns.rate_per_second.max(1),
+            refresh_interval: Duration::from_secs(f.dns.refresh_interval_secs.max(1)),
         };
         let mut ledger = dhtr_ledger::chunks::ChunksConfig::default();
         ledger.replica.view_timeout = Duration::from_millis(lg.view_timeout_ms);

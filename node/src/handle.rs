@@ -48,8 +48,11 @@ pub enum Command {
         /// Where the outcome goes.
         reply: crate::event_loop::ReadReply,
     },
-    /// Ask the committee of the RRset's chunk to insert it.
-    Insert(dhtr_ledger::RRset),
+    /// Ask the committee of the transaction's chunk to order it.
+    Insert(dhtr_ledger::Tx),
+    /// Committed RRsets whose TTL ran out and which this node is the
+    /// designated refresher of.
+    Expired(oneshot::Sender<Vec<dhtr_ledger::RRset>>),
     /// Test hook: order the test record of a name.
     TestSubmit {
         /// The name.
@@ -120,7 +123,20 @@ impl NodeHandle {
     /// Ask the committee of the RRset's chunk to insert it (fire and forget:
     /// the committee decides).
     pub async fn insert(&self, rr: dhtr_ledger::RRset) -> Result<(), NodeGone> {
-        self.tx.send(Command::Insert(rr)).await.map_err(|_| NodeGone)
+        self.submit(dhtr_ledger::Tx::Put(rr)).await
+    }
+
+    /// Ask the committee of the transaction's chunk to order it.
+    pub async fn submit(&self, tx: dhtr_ledger::Tx) -> Result<(), NodeGone> {
+        self.tx.send(Command::Insert(tx)).await.map_err(|_| NodeGone)
+    }
+
+    /// Committed RRsets this node should refresh (expired, and this node is
+    /// their designated refresher in their committee).
+    pub async fn expired(&self) -> Result<Vec<dhtr_ledger::RRset>, NodeGone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Expired(reply)).await.map_err(|_| NodeGone)?;
+        rx.await.map_err(|_| NodeGone)
     }
 
     /// Send a command and wait (bounded) for its answer.

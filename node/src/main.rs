@@ -267,6 +267,12 @@ async fn serve(settings: Settings) -> Result<()> {
     } else {
         Arc::new(dns::validator::ResolverValidator::new(iterative.clone(), settings.dns.ttl_floor, metrics.dns.clone()))
     };
+    tokio::spawn(dns::refresh::run(
+        handle.clone(),
+        iterative.clone(),
+        metrics.dns.clone(),
+        settings.dns.refresh_interval,
+    ));
     let mut dns_rx = shutdown_rx.clone();
     let dns_task = dns::start(&settings, handle.clone(), iterative, metrics.dns.clone(), async move {
         let _ = dns_rx.changed().await;

@@ -111,7 +111,7 @@ fn dig_through_dhtr_against_a_real_hierarchy() {
     // A TTL floor of 1 s lets the 5 s `short` record be committed, so a
     // change at the authority can be watched travel through the network.
     let config = hier.dir.path().join("dhtr.toml");
-    std::fs::write(&config, "[dns]\nttl_floor_secs = 1\n").unwrap();
+    std::fs::write(&config, "[dns]\nttl_floor_secs = 1\nrefresh_interval_secs = 2\n").unwrap();
     layout.extra_args = vec![
         "--root-hints".into(),
         hier.hints().display().to_string(),
@@ -242,6 +242,28 @@ fn dig_through_dhtr_against_a_real_hierarchy() {
     assert_eq!(last, ["192.0.2.55"], "{versions:?}");
     println!("short.example.test. has {} committed versions", versions.versions.len());
 
+    // Without any query, the committee refreshes the expired record: its
+    // designated member resolves it again and the new version is committed.
+    let changed = Instant::now();
+    let out = Command::new("bash")
+        .arg(hier.scripts.join("set-short.sh"))
+        .arg(hier.dir.path())
+        .arg("192.0.2.66")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "set-short.sh: {}", String::from_utf8_lossy(&out.stderr));
+    wait_until(Instant::now() + Duration::from_secs(60), || {
+        let h = dhtr_monitoring::get_history(&n3, "short.example.test.", 1).map_err(|e| e.to_string())?;
+        let last = h.versions.last().map(|v| v.records.clone()).unwrap_or_default();
+        if last == ["192.0.2.66"] { Ok(()) } else { Err(format!("last committed version {last:?}")) }
+    })
+    .unwrap_or_else(|e| panic!("the committee did not refresh the changed record: {e}"));
+    let refreshes: f64 = (1..=NODES).map(|i| metric(i, "dhtr_dns_refreshes_total{outcome=\"put\"")).sum();
+    println!(
+        "refreshed by the committee without any query {:.1} s after the change ({refreshes} refresh proposals)",
+        changed.elapsed().as_secs_f64()
+    );
+
     // With every authority stopped, committed names are still answered
     // (n3 never asked before: network read).
     hier.stop(&[]);
@@ -251,7 +273,7 @@ fn dig_through_dhtr_against_a_real_hierarchy() {
     // than failing (RFC 8767): `short` (TTL 5 s) expires while they are down.
     std::thread::sleep(Duration::from_secs(6));
     let stale = dig(4, &["+noall", "+answer", "short.example.test.", "A"]);
-    let line = stale.lines().find(|l| l.contains("192.0.2.55")).unwrap_or_else(|| panic!("no stale answer:\n{stale}"));
+    let line = stale.lines().find(|l| l.contains("192.0.2.66")).unwrap_or_else(|| panic!("no stale answer:\n{stale}"));
     let ttl: u32 = line.split_whitespace().nth(1).and_then(|t| t.parse().ok()).unwrap_or(u32::MAX);
     assert!(ttl <= 30, "stale answers carry a short TTL: {line}");
     assert!(metric(4, "dhtr_dns_queries_total{source=\"stale\"") >= 1.0, "counted as stale");

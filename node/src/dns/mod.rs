@@ -21,6 +21,7 @@ use crate::handle::NodeHandle;
 use crate::records::majority::Verdict;
 
 pub mod convert;
+pub mod refresh;
 pub mod validator;
 
 /// TTL of an expired committed record served because its authorities are

@@ -2,7 +2,9 @@
 //! (seed 001 §4.3): it resolves the name and type itself, from the
 //! authorities, and votes yes only on an identical canonical RRset (same
 //! owner, type, class, authority TTL and rdata). Answers that differ between
-//! vantage points (CDNs, GeoDNS) and TTLs under the floor are refused.
+//! vantage points (CDNs, GeoDNS) and TTLs under the floor are refused. A
+//! `Delete` (proposed by a refresh) is accepted when the name or type no
+//! longer resolves.
 
 use dhtr_ledger::Tx;
 use dhtr_monitoring::dns_metrics::DnsMetrics;
@@ -35,14 +37,27 @@ impl Validator for ResolverValidator {
             for t in txs {
                 let verdict = match t {
                     Tx::Put(rr) => check_put(&iterative, floor, &rr).await,
-                    // Deletes are proposed by expiry, which is not built yet.
-                    _ => "unsupported",
+                    Tx::Delete { name, rtype } => check_delete(&iterative, &name, rtype).await,
+                    Tx::Reconfigure { .. } => "unsupported",
                 };
                 metrics.validation(verdict);
                 out.push(verdict == "agreed");
             }
             out
         })
+    }
+}
+
+/// A delete is right when the name or type no longer resolves.
+async fn check_delete(iterative: &Iterative, name: &str, rtype: u16) -> &'static str {
+    let Ok(n) = Name::from_ascii(name) else { return "unresolvable" };
+    match iterative.resolve(&Question::new(n, RecordType::from(rtype))).await {
+        Ok(Resolution::NxDomain { .. } | Resolution::NoData { .. }) => "agreed",
+        Ok(Resolution::Answer { records }) => {
+            let gone = !convert::rrsets_of(&records, 0).iter().any(|m| m.name == name && m.rtype == rtype);
+            if gone { "agreed" } else { "differs" }
+        }
+        Err(_) => "unresolvable",
     }
 }
 

@@ -331,12 +331,49 @@ impl NodeLoop {
         true
     }
 
-    /// Ask the committee of an RRset's chunk to insert it.
-    pub(super) fn insert(&mut self, rr: dhtr_ledger::RRset) {
-        let Ok(key) = name_key(&rr.name) else { return };
+    /// Ask the committee of a transaction's chunk to order it.
+    pub(super) fn insert(&mut self, tx: Tx) {
+        let name = match &tx {
+            Tx::Put(rr) => &rr.name,
+            Tx::Delete { name, .. } => name,
+            Tx::Reconfigure { .. } => return,
+        };
+        let Ok(key) = name_key(name) else { return };
         let chunk = self.settings.params.chunk_of(&key);
         let id = self.chord.start_lookup(Instant::now(), self.settings.params.chunk_start(chunk));
-        self.led.ring_lookups.insert(id, RingPurpose::Insert { chunk, tx: Tx::Put(rr) });
+        self.led.ring_lookups.insert(id, RingPurpose::Insert { chunk, tx });
+    }
+
+    /// Committed RRsets whose TTL ran out, in chunks whose committee has this
+    /// node as the designated refresher of that RRset: the member at
+    /// position blake3(name, type) mod n, so one member proposes each
+    /// refresh (and all of them validate it).
+    pub(super) fn expired(&self) -> Vec<dhtr_ledger::RRset> {
+        const MAX: usize = 256;
+        let now = crate::dns::unix_now();
+        let mut out = Vec::new();
+        for chunk in self.led.chunks.chunks() {
+            if self.led.ledger.corrupt.contains(&chunk) {
+                continue;
+            }
+            let Ok(Some(tip)) = dhtr_ledger::Store::tip(&self.led.ledger.store, chunk) else { continue };
+            let members = &tip.committee.members;
+            if !members.contains(&self.led.me) || members.is_empty() {
+                continue;
+            }
+            let Ok(records) = self.led.ledger.store.records(chunk) else { continue };
+            for rr in records {
+                let h = blake3::hash(&dhtr_ledger::types::cbor(&(&rr.name, rr.rtype)));
+                let pick = u64::from_le_bytes(h.as_bytes()[..8].try_into().unwrap_or([0; 8])) as usize % members.len();
+                if members[pick] == self.led.me && crate::dns::convert::remaining_ttl(&rr, now) == 0 {
+                    out.push(rr);
+                    if out.len() >= MAX {
+                        return out;
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// `POST /test/submit`: order the test record of `name`.

@@ -334,7 +334,10 @@ impl NodeLoop {
             }
             Command::TestSubmit { name, reply } => self.test_submit(name, reply),
             Command::NetworkRead { name, rtype, history, reply } => self.network_read(name, rtype, history, reply),
-            Command::Insert(rr) => self.insert(rr),
+            Command::Insert(tx) => self.insert(tx),
+            Command::Expired(reply) => {
+                let _ = reply.send(self.expired());
+            }
         }
     }
 
