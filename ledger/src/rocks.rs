@@ -281,29 +281,9 @@ impl RocksStore {
         Ok(out)
     }
 
-    /// Every committed RRset of a chunk (for refreshing them).
-    pub fn records(&self, chunk: ChunkId) -> Result<Vec<RRset>, StoreError> {
-        let cf = self.cf(CF_RECORDS)?;
-        let prefix = chunk.0.to_be_bytes();
-        let mut out = Vec::new();
-        for item in self.db.iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward)) {
-            let (key, value) = item.map_err(|e| self.io(format!("read failed: {e}")))?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            let rr = decode(&value).map_err(|e| StoreError::Corrupt {
-                chunk: chunk.0,
-                height: self.height_hint(chunk),
-                reason: format!("record does not decode: {e}"),
-            })?;
-            out.push(rr);
-        }
-        Ok(out)
-    }
-
-    /// The evidence kept for a chunk, oldest first.
-    pub fn evidence(&self, chunk: ChunkId) -> Result<Vec<Vec<u8>>, StoreError> {
-        let cf = self.cf(CF_EVIDENCE)?;
+    /// The values of a chunk's keys in a column family, in key order.
+    fn chunk_values(&self, family: &str, chunk: ChunkId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let cf = self.cf(family)?;
         let prefix = chunk.0.to_be_bytes();
         let mut out = Vec::new();
         for item in self.db.iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward)) {
@@ -314,6 +294,25 @@ impl RocksStore {
             out.push(value.into_vec());
         }
         Ok(out)
+    }
+
+    /// Every committed RRset of a chunk (for refreshing them).
+    pub fn records(&self, chunk: ChunkId) -> Result<Vec<RRset>, StoreError> {
+        self.chunk_values(CF_RECORDS, chunk)?
+            .iter()
+            .map(|v| {
+                decode(v).map_err(|e| StoreError::Corrupt {
+                    chunk: chunk.0,
+                    height: self.height_hint(chunk),
+                    reason: format!("record does not decode: {e}"),
+                })
+            })
+            .collect()
+    }
+
+    /// The evidence kept for a chunk, oldest first.
+    pub fn evidence(&self, chunk: ChunkId) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.chunk_values(CF_EVIDENCE, chunk)
     }
 
     /// The next free evidence sequence number of a chunk.
