@@ -95,6 +95,9 @@ pub struct DnsSection {
     pub rate_per_second: u32,
     /// Seconds between scans for expired committed records to refresh.
     pub refresh_interval_secs: u64,
+    /// An expired record nobody read for this many seconds is deleted
+    /// instead of refreshed.
+    pub unused_after_secs: u64,
 }
 
 impl Default for DnsSection {
@@ -108,6 +111,7 @@ impl Default for DnsSection {
             serve_stale: true,
             rate_per_second: 500,
             refresh_interval_secs: 10,
+            unused_after_secs: 86_400,
         }
     }
 }
@@ -297,6 +301,8 @@ pub struct DnsSettings {
     pub rate_per_second: u32,
     /// Scan interval of the refresher.
     pub refresh_interval: Duration,
+    /// Unread for this long: deleted instead of refreshed.
+    pub unused_after: Duration,
 }
 
 impl Settings {
@@ -460,6 +466,7 @@ impl Settings {
             serve_stale: f.dns.serve_stale,
             rate_per_second: f.dns.rate_per_second.max(1),
             refresh_interval: Duration::from_secs(f.dns.refresh_interval_secs.max(1)),
+            unused_after: Duration::from_secs(f.dns.unused_after_secs.max(1)),
         };
         let mut ledger = dhtr_ledger::chunks::ChunksConfig::default();
         ledger.replica.view_timeout = Duration::from_millis(lg.view_timeout_ms);

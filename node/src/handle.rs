@@ -52,7 +52,17 @@ pub enum Command {
     Insert(dhtr_ledger::Tx),
     /// Committed RRsets whose TTL ran out and which this node is the
     /// designated refresher of.
-    Expired(oneshot::Sender<Vec<dhtr_ledger::RRset>>),
+    Expired(oneshot::Sender<Vec<(dhtr_ledger::RRset, bool)>>),
+    /// Has nobody read (name, type) through this node for the configured
+    /// period?
+    Unused {
+        /// Canonical name.
+        name: String,
+        /// Record type.
+        rtype: u16,
+        /// The answer.
+        reply: oneshot::Sender<bool>,
+    },
     /// Test hook: order the test record of a name.
     TestSubmit {
         /// The name.
@@ -133,9 +143,17 @@ impl NodeHandle {
 
     /// Committed RRsets this node should refresh (expired, and this node is
     /// their designated refresher in their committee).
-    pub async fn expired(&self) -> Result<Vec<dhtr_ledger::RRset>, NodeGone> {
+    /// Each comes with whether nobody read it for the configured period.
+    pub async fn expired(&self) -> Result<Vec<(dhtr_ledger::RRset, bool)>, NodeGone> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Command::Expired(reply)).await.map_err(|_| NodeGone)?;
+        rx.await.map_err(|_| NodeGone)
+    }
+
+    /// Has nobody read (name, type) through this node for the configured period?
+    pub async fn unused(&self, name: String, rtype: u16) -> Result<bool, NodeGone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Unused { name, rtype, reply }).await.map_err(|_| NodeGone)?;
         rx.await.map_err(|_| NodeGone)
     }
 

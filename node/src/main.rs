@@ -265,7 +265,12 @@ async fn serve(settings: Settings) -> Result<()> {
     let validator: Arc<dyn ledger::validator::Validator> = if settings.test_hooks {
         Arc::new(ledger::validator::TestOracle)
     } else {
-        Arc::new(dns::validator::ResolverValidator::new(iterative.clone(), settings.dns.ttl_floor, metrics.dns.clone()))
+        Arc::new(dns::validator::ResolverValidator::new(
+            iterative.clone(),
+            settings.dns.ttl_floor,
+            metrics.dns.clone(),
+            handle.clone(),
+        ))
     };
     tokio::spawn(dns::refresh::run(
         handle.clone(),

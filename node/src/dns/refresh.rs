@@ -5,7 +5,8 @@
 //! new fetch time), or a `Delete` when the name or type no longer exists.
 //! Every member validates the proposal by its own resolution, as for
 //! insertions. When the authorities cannot be reached nothing is proposed;
-//! the expired version is then served stale.
+//! the expired version is then served stale. An expired RRset nobody read
+//! for `[dns] unused_after_secs` is removed by a `Delete` instead.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -32,12 +33,21 @@ pub async fn run(node: NodeHandle, iterative: Iterative, metrics: DnsMetrics, in
         tokio::time::sleep(interval).await;
         let Ok(expired) = node.expired().await else { return };
         recent.retain(|_, t| t.elapsed() < RETRY_AFTER);
-        for rr in expired {
+        for (rr, unused) in expired {
             let key = (rr.name.clone(), rr.rtype);
             if recent.contains_key(&key) {
                 continue;
             }
             recent.insert(key, Instant::now());
+            if unused {
+                // Nobody asked for it for the configured period: remove it
+                // rather than keep resolving it.
+                if node.submit(Tx::Delete { name: rr.name.clone(), rtype: rr.rtype }).await.is_err() {
+                    return;
+                }
+                metrics.refresh("delete_unused");
+                continue;
+            }
             let outcome = match refresh(&iterative, &rr).await {
                 Some(tx) => {
                     let label = if matches!(tx, Tx::Delete { .. }) { "delete" } else { "put" };

@@ -20,23 +20,34 @@ pub struct ResolverValidator {
     iterative: Iterative,
     ttl_floor: u32,
     metrics: DnsMetrics,
+    node: crate::handle::NodeHandle,
 }
 
 impl ResolverValidator {
-    /// A validator resolving with `iterative`, refusing TTLs below `ttl_floor`.
-    pub fn new(iterative: Iterative, ttl_floor: u32, metrics: DnsMetrics) -> ResolverValidator {
-        ResolverValidator { iterative, ttl_floor, metrics }
+    /// A validator resolving with `iterative`, refusing TTLs below
+    /// `ttl_floor`, asking `node` whether a record to delete went unread.
+    pub fn new(
+        iterative: Iterative,
+        ttl_floor: u32,
+        metrics: DnsMetrics,
+        node: crate::handle::NodeHandle,
+    ) -> ResolverValidator {
+        ResolverValidator { iterative, ttl_floor, metrics, node }
     }
 }
 
 impl Validator for ResolverValidator {
     fn validate(&self, txs: Vec<Tx>) -> Verdicts {
         let (iterative, floor, metrics) = (self.iterative.clone(), self.ttl_floor, self.metrics.clone());
+        let node = self.node.clone();
         Box::pin(async move {
             let mut out = Vec::with_capacity(txs.len());
             for t in txs {
                 let verdict = match t {
                     Tx::Put(rr) => check_put(&iterative, floor, &rr).await,
+                    // Every member sees every network read, so "nobody read
+                    // it for the period" is judged alike by all of them.
+                    Tx::Delete { name, rtype } if node.unused(name.clone(), rtype).await.unwrap_or(false) => "agreed",
                     Tx::Delete { name, rtype } => check_delete(&iterative, &name, rtype).await,
                     Tx::Reconfigure { .. } => "unsupported",
                 };

@@ -348,7 +348,7 @@ impl NodeLoop {
     /// node as the designated refresher of that RRset: the member at
     /// position blake3(name, type) mod n, so one member proposes each
     /// refresh (and all of them validate it).
-    pub(super) fn expired(&self) -> Vec<dhtr_ledger::RRset> {
+    pub(super) fn expired(&mut self) -> Vec<(dhtr_ledger::RRset, bool)> {
         const MAX: usize = 256;
         let now = crate::dns::unix_now();
         let mut out = Vec::new();
@@ -366,7 +366,8 @@ impl NodeLoop {
                 let h = blake3::hash(&dhtr_ledger::types::cbor(&(&rr.name, rr.rtype)));
                 let pick = u64::from_le_bytes(h.as_bytes()[..8].try_into().unwrap_or([0; 8])) as usize % members.len();
                 if members[pick] == self.led.me && crate::dns::convert::remaining_ttl(&rr, now) == 0 {
-                    out.push(rr);
+                    let unused = self.rec.unused(&rr.name, rr.rtype, self.settings.dns.unused_after);
+                    out.push((rr, unused));
                     if out.len() >= MAX {
                         return out;
                     }

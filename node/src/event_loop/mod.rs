@@ -121,7 +121,7 @@ impl NodeLoop {
             save_at: now + SAVE_EVERY,
             left: false,
             led,
-            rec: records::RecordsState::default(),
+            rec: records::RecordsState::new(now),
         }
     }
 
@@ -337,6 +337,10 @@ impl NodeLoop {
             Command::Insert(tx) => self.insert(tx),
             Command::Expired(reply) => {
                 let _ = reply.send(self.expired());
+            }
+            Command::Unused { name, rtype, reply } => {
+                let period = self.settings.dns.unused_after;
+                let _ = reply.send(self.rec.unused(&name, rtype, period));
             }
         }
     }

@@ -56,7 +56,6 @@ struct PendingRead {
 }
 
 /// The records part of the node's state.
-#[derive(Default)]
 pub struct RecordsState {
     committees: HashMap<ChunkId, (Vec<NodeInfo>, usize, Instant)>,
     lookups: HashMap<LookupId, Vec<(RecordsRequest, ReadReply)>>,
@@ -64,9 +63,56 @@ pub struct RecordsState {
     reads: HashMap<u64, PendingRead>,
     requests: HashMap<OutboundRequestId, u64>,
     next_read: u64,
+    /// When each (name, type) was last read through this node as a member
+    /// (every network read asks every member, so all members see the same
+    /// reads): records nobody reads are removed instead of refreshed.
+    last_read: HashMap<(String, u16), Instant>,
+    started: Instant,
 }
 
+/// Most remembered reads; beyond it the oldest half is forgotten.
+const MAX_READS_TRACKED: usize = 1 << 20;
+
 impl RecordsState {
+    /// Empty state of a node started at `now`.
+    pub fn new(now: Instant) -> RecordsState {
+        RecordsState {
+            committees: HashMap::new(),
+            lookups: HashMap::new(),
+            pending_lookup: HashMap::new(),
+            reads: HashMap::new(),
+            requests: HashMap::new(),
+            next_read: 0,
+            last_read: HashMap::new(),
+            started: now,
+        }
+    }
+
+    /// Remember that (name, type), and the CNAME at name, were read.
+    fn note_read(&mut self, req: &RecordsRequest) {
+        if req.history {
+            return;
+        }
+        let now = Instant::now();
+        if self.last_read.len() >= MAX_READS_TRACKED {
+            let mut times: Vec<Instant> = self.last_read.values().copied().collect();
+            times.sort();
+            let median = times[times.len() / 2];
+            self.last_read.retain(|_, t| *t >= median);
+        }
+        self.last_read.insert((req.name.clone(), req.rtype), now);
+        self.last_read.insert((req.name.clone(), CNAME), now);
+    }
+
+    /// Has nobody read (name, type) through this node for `period` (and has
+    /// this node been up that long)?
+    pub fn unused(&self, name: &str, rtype: u16, period: std::time::Duration) -> bool {
+        if self.started.elapsed() < period {
+            return false;
+        }
+        self.last_read.get(&(name.to_string(), rtype)).is_none_or(|t| t.elapsed() >= period)
+    }
+
     /// Forget looked-up committees (the ring changed).
     pub fn forget_committees(&mut self) {
         self.committees.clear();
@@ -197,6 +243,7 @@ impl NodeLoop {
             PendingRead { request: request.clone(), reply, members: size, states: Vec::new(), outstanding: 0 };
         for m in &members {
             if m.peer == me {
+                self.rec.note_read(&request);
                 // Our own committed state counts as one vote.
                 if let RecordsResponse::State(s) = self.member_state(&request, false) {
                     pending.states.push(s);
@@ -248,6 +295,7 @@ impl NodeLoop {
                             return self.penalise(peer, "records", reason, &detail);
                         }
                     };
+                    self.rec.note_read(&request);
                     let response = self.member_state(&request, self.settings.test_liar);
                     let _ = self.swarm.behaviour_mut().records.send_response(channel, response);
                 }
@@ -274,5 +322,32 @@ impl NodeLoop {
             }
             request_response::Event::InboundFailure { .. } | request_response::Event::ResponseSent { .. } => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dhtr_protocol::ChunkId;
+
+    fn req(name: &str, rtype: u16) -> RecordsRequest {
+        RecordsRequest { chunk: ChunkId(1), name: name.into(), rtype, history: false }
+    }
+
+    #[test]
+    fn records_nobody_reads_are_unused_after_the_period() {
+        let long_ago = Instant::now() - Duration::from_secs(100);
+        let mut s = RecordsState::new(long_ago);
+        let period = Duration::from_secs(50);
+        assert!(s.unused("a.test.", 1, period), "never read since a start long ago");
+        s.note_read(&req("a.test.", 1));
+        assert!(!s.unused("a.test.", 1, period), "just read");
+        assert!(!s.unused("a.test.", CNAME, period), "a read also covers the CNAME at the name");
+        // History reads are audits, not uses.
+        s.note_read(&RecordsRequest { history: true, ..req("b.test.", 1) });
+        assert!(s.unused("b.test.", 1, period));
+        // A node that just started has seen too little to call anything unused.
+        let fresh = RecordsState::new(Instant::now());
+        assert!(!fresh.unused("a.test.", 1, period));
     }
 }
