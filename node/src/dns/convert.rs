@@ -21,12 +21,17 @@ pub fn rdata_bytes(rdata: &RData) -> Option<Vec<u8>> {
 /// canonical form, stamped with `fetched_at`.
 pub fn rrsets_of(records: &[Record], fetched_at: u64) -> Vec<RRset> {
     let mut out: Vec<RRset> = Vec::new();
+    let mut broken: Vec<(String, u16)> = Vec::new();
     for r in records.iter().filter(|r| r.dns_class == DNSClass::IN) {
-        let Some(bytes) = rdata_bytes(&r.data) else { continue };
         let mut owner = r.name.to_lowercase();
         owner.set_fqdn(true);
         let name = owner.to_ascii();
         let rtype = u16::from(r.record_type());
+        let Some(bytes) = rdata_bytes(&r.data) else {
+            // Never a partial RRset: drop the whole set.
+            broken.push((name, rtype));
+            continue;
+        };
         match out.iter_mut().find(|s| s.name == name && s.rtype == rtype) {
             Some(s) => {
                 s.ttl = s.ttl.min(r.ttl);
@@ -37,7 +42,7 @@ pub fn rrsets_of(records: &[Record], fetched_at: u64) -> Vec<RRset> {
             }
         }
     }
-    out.into_iter().map(RRset::canonical).collect()
+    out.into_iter().filter(|s| !broken.contains(&(s.name.clone(), s.rtype))).map(RRset::canonical).collect()
 }
 
 /// Why an RRset could not be turned back into records.
@@ -81,11 +86,23 @@ pub fn records_of(rr: &RRset, ttl: u32) -> Result<Vec<Record>, ConvertError> {
         .collect()
 }
 
+/// Longest TTL honoured for committed records (TTLs of 2^31 s and more
+/// mean 0, RFC 2181 §8).
+pub const MAX_TTL: u32 = 86_400;
+
 /// Seconds of TTL left at `now` (unix seconds) for an RRset fetched at
-/// `fetched_at` with the authority's TTL.
+/// `fetched_at` with the authority's TTL (capped at [`MAX_TTL`]). A fetch
+/// time in the future counts as now: it cannot make a record live longer.
 pub fn remaining_ttl(rr: &RRset, now: u64) -> u32 {
-    let age = u32::try_from(now.saturating_sub(rr.fetched_at)).unwrap_or(u32::MAX);
-    rr.ttl.saturating_sub(age)
+    let ttl = if rr.ttl >= 1 << 31 { 0 } else { rr.ttl.min(MAX_TTL) };
+    let age = u32::try_from(now.saturating_sub(rr.fetched_at.min(now))).unwrap_or(u32::MAX);
+    ttl.saturating_sub(age)
+}
+
+/// Seconds since an RRset expired at `now` (0 while it is fresh).
+pub fn expired_for(rr: &RRset, now: u64) -> u64 {
+    let ttl = if rr.ttl >= 1 << 31 { 0 } else { u64::from(rr.ttl.min(MAX_TTL)) };
+    now.saturating_sub(rr.fetched_at.min(now).saturating_add(ttl))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use dhtr_resolver::frontend::{Handler, Observer, Transport};
 use dhtr_resolver::iterative::Iterative;
 use dhtr_resolver::{Question, Resolution, ResolveError, Source};
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{RData, Record, RecordType};
+use hickory_proto::rr::{RData, Record};
 use tracing::debug;
 
 use crate::handle::NodeHandle;
@@ -24,6 +24,26 @@ pub mod convert;
 pub mod refresh;
 pub mod validator;
 
+/// What the network has for a question.
+enum Network {
+    /// An agreed, unexpired answer.
+    Fresh(Resolution),
+    /// An agreed answer some part of which expired less than [`MAX_STALE`] ago.
+    Expired(Resolution),
+    /// No agreed answer.
+    Nothing,
+}
+
+/// Time allowed for the network read before resolving from the roots.
+const NETWORK_BUDGET: Duration = Duration::from_secs(2);
+/// Time allowed for the resolution from the roots (the front end gives the
+/// whole question 10 s).
+const RESOLVE_BUDGET: Duration = Duration::from_secs(7);
+/// How long after expiry a committed record may still be served stale
+/// (RFC 8767 §5 suggests 1 to 3 days).
+const MAX_STALE: Duration = Duration::from_secs(86_400);
+/// DNS type number of CNAME.
+const CNAME: u16 = 5;
 /// TTL of an expired committed record served because its authorities are
 /// unreachable (RFC 8767 §4 recommends 30 s).
 const STALE_TTL: u32 = 30;
@@ -59,12 +79,14 @@ impl Pipeline {
     }
 
     /// A strict-majority read of the question from the network, following
-    /// CNAMEs through the network. `None` if the network has no agreed,
-    /// unexpired answer for every step; with `stale`, expired committed
-    /// records count too, served with [`STALE_TTL`] (RFC 8767).
-    async fn read_network(&self, q: &Question, stale: bool) -> Option<Resolution> {
+    /// CNAMEs through the network: the answer if every step is agreed and
+    /// unexpired ([`Network::Fresh`]), or if some step expired less than
+    /// [`MAX_STALE`] ago ([`Network::Expired`], served only when the
+    /// authorities cannot be reached; RFC 8767).
+    async fn read_network(&self, q: &Question) -> Network {
         let now = unix_now();
         let mut chain: Vec<Record> = Vec::new();
+        let mut expired = false;
         let mut name = q.name.to_lowercase().to_ascii();
         let qtype = u16::from(q.qtype);
         for _ in 0..=MAX_NETWORK_CNAMES {
@@ -72,45 +94,53 @@ impl Pipeline {
                 Ok(Ok(r)) => r,
                 _ => {
                     self.metrics.network_read("failed", 0);
-                    return None;
+                    return Network::Nothing;
                 }
             };
             let agreed = match read.verdict {
                 Verdict::Agreed(a) => a,
                 Verdict::NoMajority { answered, .. } => {
                     self.metrics.network_read("no_majority", answered);
-                    return None;
+                    return Network::Nothing;
                 }
             };
-            let fresh = |rr: &RRset| stale || convert::remaining_ttl(rr, now) > 0;
+            // Only records of the question count (a committee answers for
+            // the name and type it was asked about, nothing else).
+            let rrset = agreed.rrset.as_ref().filter(|r| r.name == name && r.rtype == qtype && r.class == 1);
+            let cname = agreed.cname.as_ref().filter(|c| c.name == name && c.rtype == CNAME && c.class == 1);
+            let usable = |rr: &RRset| convert::expired_for(rr, now) <= MAX_STALE.as_secs();
             let ttl = |rr: &RRset| match convert::remaining_ttl(rr, now) {
                 0 => STALE_TTL,
                 t => t,
             };
-            match (&agreed.rrset, &agreed.cname) {
-                (Some(rr), _) if fresh(rr) => {
+            match (rrset, cname) {
+                (Some(rr), _) if usable(rr) => {
                     self.metrics.network_read("hit", agreed.dissent);
-                    let records = convert::records_of(rr, ttl(rr)).ok()?;
+                    expired |= convert::remaining_ttl(rr, now) == 0;
+                    let Ok(records) = convert::records_of(rr, ttl(rr)) else { return Network::Nothing };
                     chain.extend(records);
-                    return Some(Resolution::Answer { records: chain });
+                    let res = Resolution::Answer { records: chain };
+                    return if expired { Network::Expired(res) } else { Network::Fresh(res) };
                 }
-                (None, Some(c)) if fresh(c) && qtype != u16::from(RecordType::CNAME) => {
+                (None, Some(c)) if usable(c) && qtype != CNAME => {
                     self.metrics.network_read("hit", agreed.dissent);
-                    let records = convert::records_of(c, ttl(c)).ok()?;
+                    expired |= convert::remaining_ttl(c, now) == 0;
+                    let Ok(records) = convert::records_of(c, ttl(c)) else { return Network::Nothing };
                     let target = records.iter().find_map(|r| match &r.data {
                         RData::CNAME(t) => Some(t.0.to_lowercase().to_ascii()),
                         _ => None,
-                    })?;
+                    });
+                    let Some(target) = target else { return Network::Nothing };
                     chain.extend(records);
                     name = target;
                 }
                 _ => {
                     self.metrics.network_read("absent", agreed.dissent);
-                    return None;
+                    return Network::Nothing;
                 }
             }
         }
-        None
+        Network::Nothing
     }
 
     /// Ask the committees to insert the RRsets of a fallback answer.
@@ -134,6 +164,9 @@ impl Pipeline {
                 }
                 if recent.len() >= MAX_REMEMBERED {
                     recent.retain(|_, t| now.duration_since(*t) < RESUBMIT_AFTER);
+                    if recent.len() >= MAX_REMEMBERED {
+                        recent.clear();
+                    }
                 }
                 recent.insert(key, now);
             }
@@ -151,20 +184,27 @@ impl Pipeline {
 impl Handler for Pipeline {
     async fn resolve(&self, q: Question) -> Result<(Resolution, Source), ResolveError> {
         let q = q.key();
-        if let Some(res) = self.read_network(&q, false).await {
-            return Ok((res, Source::Network));
-        }
-        match self.iterative.resolve(&q).await {
+        let network = tokio::time::timeout(NETWORK_BUDGET, self.read_network(&q)).await.unwrap_or(Network::Nothing);
+        let stale = match network {
+            Network::Fresh(res) => return Ok((res, Source::Network)),
+            Network::Expired(res) => Some(res),
+            Network::Nothing => None,
+        };
+        let resolved = tokio::time::timeout(RESOLVE_BUDGET, self.iterative.resolve(&q))
+            .await
+            .unwrap_or_else(|_| Err(ResolveError::Timeout { zone: q.name.to_ascii() }));
+        match resolved {
             Ok(res) => {
                 self.insert(&res);
                 Ok((res, Source::Fallback))
             }
             // The authorities are unreachable: the last committed version,
-            // even expired, beats no answer (RFC 8767 §4).
-            Err(e) => match self.read_network(&q, true).await {
+            // recently expired, beats no answer (RFC 8767 §4).
+            Err(e @ (ResolveError::Timeout { .. } | ResolveError::AllServersFailed { .. })) => match stale {
                 Some(res) => Ok((res, Source::Stale)),
                 None => Err(e),
             },
+            Err(e) => Err(e),
         }
     }
 }

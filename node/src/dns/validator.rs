@@ -41,16 +41,23 @@ impl Validator for ResolverValidator {
         let (iterative, floor, metrics) = (self.iterative.clone(), self.ttl_floor, self.metrics.clone());
         let node = self.node.clone();
         Box::pin(async move {
-            let mut out = Vec::with_capacity(txs.len());
-            for t in txs {
-                let verdict = match t {
-                    Tx::Put(rr) => check_put(&iterative, floor, &rr).await,
-                    // Every member sees every network read, so "nobody read
-                    // it for the period" is judged alike by all of them.
-                    Tx::Delete { name, rtype } if node.unused(name.clone(), rtype).await.unwrap_or(false) => "agreed",
-                    Tx::Delete { name, rtype } => check_delete(&iterative, &name, rtype).await,
-                    Tx::Reconfigure { .. } => "unsupported",
-                };
+            use futures::StreamExt;
+            // Concurrently (a block holds up to 64 transactions), each within
+            // a time limit: a slow zone must not stall the chunk.
+            let verdicts: Vec<&'static str> = futures::stream::iter(txs)
+                .map(|t| {
+                    let (iterative, node) = (iterative.clone(), node.clone());
+                    async move {
+                        tokio::time::timeout(VALIDATION_TIMEOUT, judge(&iterative, floor, &node, t))
+                            .await
+                            .unwrap_or("timeout")
+                    }
+                })
+                .buffered(VALIDATION_CONCURRENCY)
+                .collect()
+                .await;
+            let mut out = Vec::with_capacity(verdicts.len());
+            for verdict in verdicts {
                 metrics.validation(verdict);
                 out.push(verdict == "agreed");
             }
@@ -58,6 +65,28 @@ impl Validator for ResolverValidator {
         })
     }
 }
+
+/// Most validations of one block run at once.
+const VALIDATION_CONCURRENCY: usize = 8;
+/// A transaction not validated within this time is refused.
+const VALIDATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The verdict label on one transaction.
+async fn judge(iterative: &Iterative, floor: u32, node: &crate::handle::NodeHandle, t: Tx) -> &'static str {
+    match t {
+        Tx::Put(rr) => check_put(iterative, floor, &rr).await,
+        // Every member sees every network read, so "nobody read it for the
+        // period" is judged alike by all of them.
+        Tx::Delete { name, rtype } if node.unused(name.clone(), rtype).await.unwrap_or(false) => "agreed",
+        Tx::Delete { name, rtype } => check_delete(iterative, &name, rtype).await,
+        Tx::Reconfigure { .. } => "unsupported",
+    }
+}
+
+/// How far in the future a proposal's fetch time may be (clock skew).
+const FETCH_SKEW: u64 = 30;
+/// How old a proposal's fetch time may be when it is validated.
+const FETCH_AGE: u64 = 120;
 
 /// A delete is right when the name or type no longer resolves.
 async fn check_delete(iterative: &Iterative, name: &str, rtype: u16) -> &'static str {
@@ -76,6 +105,12 @@ async fn check_delete(iterative: &Iterative, name: &str, rtype: u16) -> &'static
 async fn check_put(iterative: &Iterative, floor: u32, rr: &dhtr_ledger::RRset) -> &'static str {
     if rr.ttl < floor {
         return "ttl_floor";
+    }
+    // The fetch time decides when the record expires: it must be about now
+    // (a proposer could otherwise keep a record alive forever).
+    let now = super::unix_now();
+    if rr.fetched_at > now + FETCH_SKEW || rr.fetched_at + FETCH_AGE < now {
+        return "bad_fetch_time";
     }
     let Ok(name) = Name::from_ascii(&rr.name) else { return "unresolvable" };
     let q = Question::new(name, RecordType::from(rr.rtype));

@@ -54,6 +54,8 @@ pub struct LedgerState {
     ring_pending: HashSet<ChunkId>,
     /// Committee look-ups to repeat because the view was incomplete.
     recheck: Vec<(Instant, ChunkId)>,
+    /// The chunk the last refresh scan stopped at.
+    refresh_cursor: u32,
     addrs: HashMap<PeerId, Vec<Multiaddr>>,
     validator: Arc<dyn Validator>,
     verdict_tx: mpsc::UnboundedSender<Verdict>,
@@ -86,6 +88,7 @@ impl LedgerState {
             ring_lookups: HashMap::new(),
             ring_pending: HashSet::new(),
             recheck: Vec::new(),
+            refresh_cursor: 0,
             addrs: HashMap::new(),
             validator,
             verdict_tx,
@@ -262,7 +265,7 @@ impl NodeLoop {
     }
 
     /// Known dial addresses of a peer: from lookups, the ring and the peer store.
-    fn addrs_of(&self, peer: &PeerId) -> Vec<Multiaddr> {
+    pub(super) fn addrs_of(&self, peer: &PeerId) -> Vec<Multiaddr> {
         let mut out: Vec<Multiaddr> = self.led.addrs.get(peer).cloned().unwrap_or_default();
         let bytes = peer.to_bytes();
         let fingers = self.chord.fingers();
@@ -295,13 +298,17 @@ impl NodeLoop {
         }
         let Some(purpose) = self.led.ring_lookups.remove(&id) else { return false };
         let n = self.settings.params.committee_size();
-        let members =
-            |r: &LookupResult| -> Vec<PeerRef> { r.successors.iter().take(n).map(|s| s.peer.clone()).collect() };
+        // Distinct members only: a lookup answer naming one peer several
+        // times must not pass for a committee.
+        let members = |r: &LookupResult| -> Vec<PeerRef> {
+            let mut seen = HashSet::new();
+            r.successors.iter().filter(|s| seen.insert(s.peer.clone())).take(n).map(|s| s.peer.clone()).collect()
+        };
         match purpose {
             RingPurpose::Check(chunk) => {
                 self.led.ring_pending.remove(&chunk);
                 match result {
-                    Ok(r) if self.complete_view(r.successors.len()).is_some() => {
+                    Ok(r) if self.complete_view(members(r).len()).is_some() => {
                         self.ledger_input(chunks::Input::Ring { chunk, members: members(r) });
                     }
                     // A successor list still filling (right after joins or
@@ -352,7 +359,13 @@ impl NodeLoop {
         const MAX: usize = 256;
         let now = crate::dns::unix_now();
         let mut out = Vec::new();
-        for chunk in self.led.chunks.chunks() {
+        // Start after the chunk the last scan stopped at, so records that
+        // keep failing to refresh cannot starve the others.
+        let mut chunks = self.led.chunks.chunks();
+        let start = chunks.iter().position(|c| c.0 > self.led.refresh_cursor).unwrap_or(0);
+        chunks.rotate_left(start);
+        for chunk in chunks {
+            self.led.refresh_cursor = chunk.0;
             if self.led.ledger.corrupt.contains(&chunk) {
                 continue;
             }

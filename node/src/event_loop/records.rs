@@ -124,7 +124,8 @@ impl RecordsState {
 fn history(store: &dhtr_ledger::rocks::RocksStore, req: &RecordsRequest) -> Vec<HistoryEntry> {
     let Ok(Some(tip)) = store.tip(req.chunk) else { return Vec::new() };
     let mut out = Vec::new();
-    for h in 1..=tip.height {
+    // Bounded work per request: the latest HISTORY_SCAN blocks.
+    for h in tip.height.saturating_sub(HISTORY_SCAN).max(1)..=tip.height {
         let Ok(Some((block, cert))) = store.block(req.chunk, h) else { break };
         for tx in &block.txs {
             let (name, rtype, rrset) = match tx {
@@ -146,8 +147,16 @@ fn history(store: &dhtr_ledger::rocks::RocksStore, req: &RecordsRequest) -> Vec<
         }
     }
     let skip = out.len().saturating_sub(MAX_HISTORY);
-    out.split_off(skip)
+    let mut out = out.split_off(skip);
+    // The answer must fit in one response.
+    while out.len() > 1 && dhtr_ledger::types::cbor(&out).len() > crate::records::MAX_RESPONSE_BYTES / 2 {
+        out.remove(0);
+    }
+    out
 }
+
+/// Most blocks scanned for one history request.
+const HISTORY_SCAN: u64 = 4096;
 
 impl NodeLoop {
     /// This node's committed state for a request, or `NotHeld`; falsified
@@ -158,6 +167,11 @@ impl NodeLoop {
         }
         let store = self.led_store();
         let Ok(Some(tip)) = store.tip(req.chunk) else { return RecordsResponse::NotHeld };
+        // A node that left the committee (or is still joining) holds a chain
+        // that may lag: it does not vote.
+        if !tip.committee.contains(&PeerRef(self.swarm.local_peer_id().to_bytes())) {
+            return RecordsResponse::NotHeld;
+        }
         let mut rrset = store.rrset(req.chunk, &req.name, req.rtype).ok().flatten();
         let cname = store.rrset(req.chunk, &req.name, CNAME).ok().flatten();
         if lie {
@@ -185,6 +199,12 @@ impl NodeLoop {
         };
         let chunk = self.settings.params.chunk_of(&key);
         let request = RecordsRequest { chunk, name, rtype, history };
+        // A current member knows the committee from its own chain: no
+        // lookup, and nothing a lookup's last hop could make up.
+        if let Some(members) = self.own_committee(chunk) {
+            let size = members.len();
+            return self.read_from(members, size, request, reply);
+        }
         if let Some((members, size, at)) = self.rec.committees.get(&chunk)
             && at.elapsed() < COMMITTEE_TTL
         {
@@ -213,7 +233,9 @@ impl NodeLoop {
         match result {
             Ok(r) => {
                 let n = self.settings.params.committee_size();
-                let members: Vec<NodeInfo> = r.successors.iter().take(n).cloned().collect();
+                let mut seen = std::collections::HashSet::new();
+                let members: Vec<NodeInfo> =
+                    r.successors.iter().filter(|s| seen.insert(s.peer.clone())).take(n).cloned().collect();
                 // Majority of the full committee unless the ring really is
                 // smaller: a short, still-filling list must not let one or
                 // two answers pass for a majority.
@@ -234,8 +256,34 @@ impl NodeLoop {
         true
     }
 
-    /// Ask every member; a verdict needs more than `size / 2` identical states.
-    fn read_from(&mut self, members: Vec<NodeInfo>, size: usize, request: RecordsRequest, reply: ReadReply) {
+    /// The committee at the tip of this node's chain of `chunk`, if this
+    /// node is in it.
+    fn own_committee(&self, chunk: ChunkId) -> Option<Vec<NodeInfo>> {
+        if !self.led_serves(chunk) {
+            return None;
+        }
+        let tip = self.led_store().tip(chunk).ok().flatten()?;
+        let me = PeerRef(self.swarm.local_peer_id().to_bytes());
+        if !tip.committee.contains(&me) {
+            return None;
+        }
+        let infos = tip
+            .committee
+            .members
+            .iter()
+            .map(|p| {
+                let addrs = PeerId::from_bytes(&p.0).map(|id| self.addrs_of(&id)).unwrap_or_default();
+                NodeInfo::new(p.clone(), addrs.iter().map(|a| dhtr_protocol::Addr(a.to_vec())).collect())
+            })
+            .collect();
+        Some(infos)
+    }
+
+    /// Ask every distinct member; a verdict needs more than `size / 2`
+    /// identical states (a list naming one peer several times counts it once).
+    fn read_from(&mut self, mut members: Vec<NodeInfo>, size: usize, request: RecordsRequest, reply: ReadReply) {
+        let mut seen = std::collections::HashSet::new();
+        members.retain(|m| seen.insert(m.peer.clone()));
         let read = self.rec.next_read;
         self.rec.next_read += 1;
         let me = PeerRef(self.swarm.local_peer_id().to_bytes());
@@ -243,9 +291,11 @@ impl NodeLoop {
             PendingRead { request: request.clone(), reply, members: size, states: Vec::new(), outstanding: 0 };
         for m in &members {
             if m.peer == me {
-                self.rec.note_read(&request);
                 // Our own committed state counts as one vote.
                 if let RecordsResponse::State(s) = self.member_state(&request, false) {
+                    if s.rrset.is_some() || s.cname.is_some() {
+                        self.rec.note_read(&request);
+                    }
                     pending.states.push(s);
                 }
                 continue;
@@ -295,8 +345,12 @@ impl NodeLoop {
                             return self.penalise(peer, "records", reason, &detail);
                         }
                     };
-                    self.rec.note_read(&request);
                     let response = self.member_state(&request, self.settings.test_liar);
+                    // Only reads of committed records are remembered (bounded
+                    // by what the chain holds, whatever peers ask for).
+                    if matches!(&response, RecordsResponse::State(s) if s.rrset.is_some() || s.cname.is_some()) {
+                        self.rec.note_read(&request);
+                    }
                     let _ = self.swarm.behaviour_mut().records.send_response(channel, response);
                 }
                 request_response::Message::Response { request_id, response } => {
