@@ -351,6 +351,12 @@ impl Replica {
         &self.committee
     }
 
+    /// The transactions waiting here (to carry over when a bare genesis is
+    /// replaced).
+    pub fn pending_txs(&self) -> Vec<Tx> {
+        self.pending.iter().map(|(_, t)| t.clone()).collect()
+    }
+
     /// Transactions waiting to be ordered.
     pub fn pending(&self) -> usize {
         self.pending.len()
@@ -912,6 +918,11 @@ impl Replica {
             if self.proposal.is_none() && self.pending.is_empty() && self.changing_to.is_none() {
                 return Ok(());
             }
+            // PBFT §4.5.2: a backup whose timer expires relays the requests
+            // it waits for to the other members; a member that never received
+            // a transaction (or lost it) learns it, times out too, and the
+            // view change it then joins can make progress.
+            self.relay_pending();
             self.failed_views += 1;
             match self.changing_to {
                 // PBFT §4.5.2: move past a view change only once 2f+1
@@ -1243,6 +1254,15 @@ impl Replica {
             self.emit(Event::Synced { height: self.height - 1 });
         }
         Ok(())
+    }
+
+    /// Send the transactions still waiting here (validated ones, at most a
+    /// block's worth) to the other members.
+    fn relay_pending(&mut self) {
+        let txs: Vec<Tx> = self.proposable().take(self.cfg.max_batch).cloned().collect();
+        for tx in txs {
+            self.broadcast(Body::Submit(tx));
+        }
     }
 
     /// Keep a signed proposal or vote for the next height (already checked

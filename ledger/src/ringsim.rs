@@ -63,6 +63,9 @@ pub struct RingSimConfig {
     pub loss: f64,
     /// Total virtual time.
     pub duration: Duration,
+    /// Clients resubmit what they have not seen committed (every 3 s);
+    /// without it each transaction is submitted exactly once.
+    pub client_retry: bool,
 }
 
 impl RingSimConfig {
@@ -84,6 +87,7 @@ impl RingSimConfig {
             delay: (Duration::from_millis(2), Duration::from_millis(40)),
             loss: 0.0,
             duration: Duration::from_secs(180),
+            client_retry: true,
         }
     }
 }
@@ -198,7 +202,9 @@ impl RingSim {
                 sim.queue.push(at, What::Submit { chunk, tx });
             }
         }
-        sim.queue.push(CLIENT_RETRY, What::Retry);
+        if sim.cfg.client_retry {
+            sim.queue.push(CLIENT_RETRY, What::Retry);
+        }
         for (k, at) in sim.cfg.joins.clone().into_iter().enumerate() {
             sim.queue.push(at, What::Join(sim.cfg.initial + k));
         }

@@ -118,3 +118,18 @@ fn losing_more_than_f_members_for_good_never_breaks_agreement() {
         );
     }
 }
+
+#[test]
+fn a_transaction_submitted_once_commits_while_first_committees_settle() {
+    // No client retries: each transaction reaches the members of the ring's
+    // committee once, while nodes join and views lag. Members that hear of
+    // it before their chain exists, or lose it with a replaced genesis,
+    // must still get it ordered (relayed on timeout, carried over).
+    run("submitted once", |s| RingSimConfig {
+        joins: vec![Duration::from_millis(300), Duration::from_millis(900), secs(2)],
+        stale_view: 0.6,
+        submit_window: secs(10),
+        client_retry: false,
+        ..RingSimConfig::new(s, 4)
+    });
+}

@@ -51,6 +51,7 @@ impl Chunks {
             self.joins.remove(&chunk);
             return self.start_join(now, chunk, from);
         }
+        let mut carried = Vec::new();
         if first == Some(0) && !list.is_empty() {
             let (genesis, cert) = list.remove(0);
             let Some(committee) = genesis_committee(&genesis, &cert) else {
@@ -75,7 +76,7 @@ impl Chunks {
                 if let Err(e) = store.discard_genesis(chunk) {
                     return self.event(chunk, ChunkEvent::Replica(replica::Event::Halted { error: e.to_string() }));
                 }
-                self.replicas.remove(&chunk);
+                carried = self.replicas.remove(&chunk).map(|r| r.pending_txs()).unwrap_or_default();
                 self.event(chunk, ChunkEvent::GenesisReplaced);
             }
             if !self.wake(chunk, store) && !self.open(chunk, Some(committee), store) {
@@ -87,10 +88,13 @@ impl Chunks {
             return;
         }
         let got = list.len();
+        self.resubmit(now, chunk, carried, store);
         self.feed(now, chunk, replica::Input::Message { from: from.clone(), body: Body::Blocks(list) }, store);
         let me = self.me().clone();
         let Some(r) = self.replicas.get(&chunk) else { return };
         let (member, height) = (r.committee().contains(&me), r.committed_height());
+        // Transactions that reached us before the chain did.
+        self.release_waiting(now, chunk, store);
         if member {
             if self.joins.remove(&chunk).is_some() {
                 self.event(chunk, ChunkEvent::Joined { height });

@@ -86,9 +86,10 @@ impl Chunks {
             if let Err(e) = store.discard_genesis(chunk) {
                 return self.event(chunk, ChunkEvent::Replica(replica::Event::Halted { error: e.to_string() }));
             }
-            self.replicas.remove(&chunk);
+            let carried = self.replicas.remove(&chunk).map(|r| r.pending_txs()).unwrap_or_default();
             if self.open(chunk, Some(Committee { epoch: 0, members }), store) {
                 self.event(chunk, ChunkEvent::GenesisReplaced);
+                self.resubmit(now, chunk, carried, store);
             }
             return;
         }
@@ -153,7 +154,15 @@ impl Chunks {
     }
 
     /// Feed the transactions that waited for a chain.
-    fn release_waiting<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, store: &mut S) {
+    /// Feed transactions that were pending on a replaced replica to its successor.
+    pub(super) fn resubmit<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, txs: Vec<Tx>, store: &mut S) {
+        let me = self.me().clone();
+        for tx in txs {
+            self.feed(now, chunk, replica::Input::Message { from: me.clone(), body: Body::Submit(tx) }, store);
+        }
+    }
+
+    pub(super) fn release_waiting<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, store: &mut S) {
         let me = self.me().clone();
         let Some((_, txs)) = self.waiting.remove(&chunk) else { return };
         for tx in txs {
