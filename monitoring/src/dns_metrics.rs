@@ -8,7 +8,7 @@
 //! | `dhtr_dns_dropped_total` | counter | `reason` |
 //! | `dhtr_dns_network_reads_total` | counter | `outcome` = hit, absent, no_majority, failed |
 //! | `dhtr_dns_network_dissent_total` | counter | |
-//! | `dhtr_dns_insertions_total` | counter | `outcome` = proposed, skipped_ttl_floor, skipped_recent |
+//! | `dhtr_dns_insertions_total` | counter | `outcome` = proposed, skipped_ttl_floor, skipped_recent, skipped_rate |
 //! | `dhtr_dns_validations_total` | counter | `verdict` = agreed, differs, ttl_floor, unresolvable, unsupported |
 //! | `dhtr_dns_refreshes_total` | counter | `outcome` = put, delete, failed |
 //!

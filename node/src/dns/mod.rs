@@ -49,6 +49,8 @@ const CNAME: u16 = 5;
 const STALE_TTL: u32 = 30;
 /// Most CNAMEs followed through the network before falling back.
 const MAX_NETWORK_CNAMES: usize = 8;
+/// Most RRsets one node proposes for insertion per second.
+const MAX_INSERTIONS_PER_SECOND: u32 = 100;
 /// How long an RRset this node submitted is not submitted again.
 const RESUBMIT_AFTER: Duration = Duration::from_secs(600);
 /// Most remembered submissions.
@@ -66,6 +68,9 @@ pub struct Pipeline {
     iterative: Iterative,
     metrics: DnsMetrics,
     ttl_floor: u32,
+    /// Insertions proposed in the current second (a per-node limit: clients
+    /// cannot make the committees commit without bound).
+    rate: Arc<Mutex<(Instant, u32)>>,
     /// RRsets submitted recently (their records, not when they were
     /// fetched) → when, so a popular name is not proposed again on every
     /// cache miss, while a changed one is proposed at once.
@@ -75,7 +80,14 @@ pub struct Pipeline {
 impl Pipeline {
     /// A pipeline reading through `node` and resolving with `iterative`.
     pub fn new(node: NodeHandle, iterative: Iterative, metrics: DnsMetrics, ttl_floor: u32) -> Pipeline {
-        Pipeline { node, iterative, metrics, ttl_floor, submitted: Arc::default() }
+        Pipeline {
+            node,
+            iterative,
+            metrics,
+            ttl_floor,
+            rate: Arc::new(Mutex::new((Instant::now(), 0))),
+            submitted: Arc::default(),
+        }
     }
 
     /// A strict-majority read of the question from the network, following
@@ -169,6 +181,17 @@ impl Pipeline {
                     }
                 }
                 recent.insert(key, now);
+            }
+            {
+                let Ok(mut rate) = self.rate.lock() else { return };
+                if now.duration_since(rate.0) >= Duration::from_secs(1) {
+                    *rate = (now, 0);
+                }
+                if rate.1 >= MAX_INSERTIONS_PER_SECOND {
+                    self.metrics.insertion("skipped_rate");
+                    continue;
+                }
+                rate.1 += 1;
             }
             self.metrics.insertion("proposed");
             let node = self.node.clone();

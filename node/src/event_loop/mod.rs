@@ -41,6 +41,8 @@ const STRIKES_BEFORE_BAN: u32 = 3;
 const BAN: Duration = Duration::from_secs(600);
 /// How often the peer store is written when it changed.
 const SAVE_EVERY: Duration = Duration::from_secs(10);
+/// Peers with strikes or observations remembered before both are forgotten.
+const MAX_PEER_NOTES: usize = 4096;
 /// How long a graceful leave may take.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Distinct peers that must observe the same IP before an external address
@@ -171,6 +173,12 @@ impl NodeLoop {
             self.update_ledger_gauges();
         }
         self.banned.retain(|_, until| *until > now);
+        // Strikes and observed addresses are forgotten when too many peers
+        // have them (bounded memory, whatever peers do).
+        if self.strikes.len() + self.observers.len() > MAX_PEER_NOTES {
+            self.strikes.clear();
+            self.observers.clear();
+        }
     }
 
     fn save_store(&mut self) {
