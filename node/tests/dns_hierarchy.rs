@@ -195,8 +195,12 @@ fn dig_through_dhtr_against_a_real_hierarchy() {
     let n3 = cluster.node(3).http_addr();
     let hist = dhtr_monitoring::get_history(&n3, "www.example.test.", 1).unwrap();
     assert_eq!(hist.verdict, "agreed", "{hist:?}");
-    assert_eq!(hist.versions.len(), 1, "{hist:?}");
-    assert!(hist.versions[0].records == ["192.0.2.10"] && hist.versions[0].signers.len() >= 3, "{hist:?}");
+    // Usually one version; two nodes that resolved the name before either
+    // insertion committed each propose it (the same records, two versions).
+    assert!(!hist.versions.is_empty(), "{hist:?}");
+    for v in &hist.versions {
+        assert!(v.records == ["192.0.2.10"] && v.signers.len() >= 3, "{hist:?}");
+    }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_dhtr"))
         .args(["history", "--http", &n3, "www.example.test", "A"])
         .output()
