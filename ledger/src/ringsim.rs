@@ -423,6 +423,13 @@ impl RingSim {
     /// Check agreement, validity, liveness (if `expect_live`) and
     /// reconfiguration safety.
     pub fn check(&self, expect_live: bool) -> Result<(), String> {
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Some(c) = &n.chunks
+                && c.held() != c.chunks().len()
+            {
+                return Err(format!("node {i}: held() {} but {} chunks listed", c.held(), c.chunks().len()));
+            }
+        }
         for c in 0..self.cfg.chunks {
             let chunk = ChunkId(c);
             let chains: Vec<(usize, Vec<(Block, Certificate)>)> = (0..self.nodes.len())

@@ -22,6 +22,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::ledger_metrics::{OutcomeLabels, ReasonLabels, VerdictLabels};
+
 /// Label set `{source,rcode}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueryLabels {
@@ -36,27 +38,6 @@ pub struct QueryLabels {
 pub struct SourceLabels {
     /// Where the answer came from.
     pub source: String,
-}
-
-/// A single label `{name=value}`, for the counters below.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutcomeLabels {
-    /// The outcome.
-    pub outcome: String,
-}
-
-/// Label set `{reason}`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabels {
-    /// Why.
-    pub reason: String,
-}
-
-/// Label set `{verdict}`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct VerdictLabels {
-    /// The validator's verdict.
-    pub verdict: String,
 }
 
 fn source_histogram() -> Histogram {

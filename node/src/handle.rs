@@ -157,6 +157,23 @@ impl NodeHandle {
         rx.await.map_err(|_| NodeGone)
     }
 
+    /// A network read for the HTTP API: the canonical name and the outcome,
+    /// bounded in time, errors as HTTP statuses.
+    async fn api_read(
+        &self,
+        name: &str,
+        rtype: u16,
+        history: bool,
+    ) -> Result<(String, crate::event_loop::ReadOutcome), ApiError> {
+        let canonical = canonical_name(name).map_err(|e| ApiError::BadRequest(format!("invalid `name`: {e}")))?;
+        let read = tokio::time::timeout(STATUS_TIMEOUT, self.read(canonical.clone(), rtype, history))
+            .await
+            .map_err(|_| ApiError::Unavailable("the read did not finish in time".into()))?
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+            .map_err(|e| ApiError::Failed(e.to_string()))?;
+        Ok((canonical, read))
+    }
+
     /// Send a command and wait (bounded) for its answer.
     async fn ask<T>(&self, cmd: Command, rx: oneshot::Receiver<Result<T, ApiError>>) -> Result<T, ApiError> {
         let gone = || ApiError::Unavailable(NodeGone.to_string());
@@ -211,22 +228,12 @@ impl NodeApi for NodeHandle {
     }
 
     async fn records(&self, name: String, rtype: u16) -> Result<RecordsReport, ApiError> {
-        let canonical = canonical_name(&name).map_err(|e| ApiError::BadRequest(format!("invalid `name`: {e}")))?;
-        let read = tokio::time::timeout(STATUS_TIMEOUT, self.network_read(canonical.clone(), rtype))
-            .await
-            .map_err(|_| ApiError::Unavailable("the read did not finish in time".into()))?
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?
-            .map_err(|e| ApiError::Failed(e.to_string()))?;
+        let (canonical, read) = self.api_read(&name, rtype, false).await?;
         Ok(crate::records::report(canonical, rtype, read))
     }
 
     async fn history(&self, name: String, rtype: u16) -> Result<HistoryReport, ApiError> {
-        let canonical = canonical_name(&name).map_err(|e| ApiError::BadRequest(format!("invalid `name`: {e}")))?;
-        let read = tokio::time::timeout(STATUS_TIMEOUT, self.read(canonical.clone(), rtype, true))
-            .await
-            .map_err(|_| ApiError::Unavailable("the read did not finish in time".into()))?
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?
-            .map_err(|e| ApiError::Failed(e.to_string()))?;
+        let (canonical, read) = self.api_read(&name, rtype, true).await?;
         Ok(crate::records::history_report(canonical, rtype, read))
     }
 

@@ -299,6 +299,12 @@ impl Chunks {
         self.replicas.get(&chunk)
     }
 
+    /// How many chunks have a chain here (open or not), without listing
+    /// them (open and dormant chunks are never both).
+    pub fn held(&self) -> usize {
+        self.replicas.len() + self.dormant.len()
+    }
+
     /// Chunks with a chain here (open or not).
     pub fn chunks(&self) -> Vec<ChunkId> {
         let mut all: Vec<ChunkId> = self.replicas.keys().chain(self.dormant.iter()).copied().collect();

@@ -56,6 +56,33 @@ const RESUBMIT_AFTER: Duration = Duration::from_secs(600);
 /// Most remembered submissions.
 const MAX_REMEMBERED: usize = 65_536;
 
+/// What the authorities say now about one (name, type), resolved afresh
+/// (the iterative resolver never answers from an answer cache).
+pub enum Current {
+    /// The RRset, canonical, stamped with the given fetch time.
+    Records(RRset),
+    /// An answer without that RRset (e.g. a CNAME chain to elsewhere).
+    NotInAnswer,
+    /// NXDOMAIN or NODATA.
+    Negative,
+    /// Not resolvable now (bad name, unreachable or failing servers).
+    Failed,
+}
+
+/// Resolve (canonical name, type) from the authorities.
+pub async fn current(iterative: &Iterative, name: &str, rtype: u16, fetched_at: u64) -> Current {
+    let Ok(n) = hickory_proto::rr::Name::from_ascii(name) else { return Current::Failed };
+    let q = Question::new(n, hickory_proto::rr::RecordType::from(rtype));
+    match iterative.resolve(&q).await {
+        Ok(Resolution::Answer { records }) => convert::rrsets_of(&records, fetched_at)
+            .into_iter()
+            .find(|m| m.name == name && m.rtype == rtype)
+            .map_or(Current::NotInAnswer, Current::Records),
+        Ok(Resolution::NxDomain { .. } | Resolution::NoData { .. }) => Current::Negative,
+        Err(_) => Current::Failed,
+    }
+}
+
 /// Unix seconds now.
 pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())

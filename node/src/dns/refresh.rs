@@ -14,11 +14,9 @@ use std::time::{Duration, Instant};
 use dhtr_ledger::{RRset, Tx};
 use dhtr_monitoring::dns_metrics::DnsMetrics;
 use dhtr_resolver::iterative::Iterative;
-use dhtr_resolver::{Question, Resolution};
-use hickory_proto::rr::{Name, RecordType};
 use tracing::debug;
 
-use super::{convert, unix_now};
+use super::{Current, current, unix_now};
 use crate::handle::NodeHandle;
 
 /// How long a refresh just proposed is not proposed again (a committed
@@ -66,18 +64,9 @@ pub async fn run(node: NodeHandle, iterative: Iterative, metrics: DnsMetrics, in
 
 /// What to propose for an expired RRset, if its authorities answered.
 async fn refresh(iterative: &Iterative, rr: &RRset) -> Option<Tx> {
-    let name = Name::from_ascii(&rr.name).ok()?;
-    let q = Question::new(name, RecordType::from(rr.rtype));
-    match iterative.resolve(&q).await.ok()? {
-        Resolution::Answer { records } => {
-            let now = convert::rrsets_of(&records, unix_now());
-            match now.into_iter().find(|n| n.name == rr.name && n.rtype == rr.rtype) {
-                Some(fresh) => Some(Tx::Put(fresh)),
-                None => Some(Tx::Delete { name: rr.name.clone(), rtype: rr.rtype }),
-            }
-        }
-        Resolution::NxDomain { .. } | Resolution::NoData { .. } => {
-            Some(Tx::Delete { name: rr.name.clone(), rtype: rr.rtype })
-        }
+    match current(iterative, &rr.name, rr.rtype, unix_now()).await {
+        Current::Records(fresh) => Some(Tx::Put(fresh)),
+        Current::NotInAnswer | Current::Negative => Some(Tx::Delete { name: rr.name.clone(), rtype: rr.rtype }),
+        Current::Failed => None,
     }
 }

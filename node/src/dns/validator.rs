@@ -9,10 +9,8 @@
 use dhtr_ledger::Tx;
 use dhtr_monitoring::dns_metrics::DnsMetrics;
 use dhtr_resolver::iterative::Iterative;
-use dhtr_resolver::{Question, Resolution};
-use hickory_proto::rr::{Name, RecordType};
 
-use super::convert;
+use super::{Current, current};
 use crate::ledger::validator::{Validator, Verdicts};
 
 /// Checks `Put`s by resolving them again.
@@ -90,14 +88,10 @@ const FETCH_AGE: u64 = 120;
 
 /// A delete is right when the name or type no longer resolves.
 async fn check_delete(iterative: &Iterative, name: &str, rtype: u16) -> &'static str {
-    let Ok(n) = Name::from_ascii(name) else { return "unresolvable" };
-    match iterative.resolve(&Question::new(n, RecordType::from(rtype))).await {
-        Ok(Resolution::NxDomain { .. } | Resolution::NoData { .. }) => "agreed",
-        Ok(Resolution::Answer { records }) => {
-            let gone = !convert::rrsets_of(&records, 0).iter().any(|m| m.name == name && m.rtype == rtype);
-            if gone { "agreed" } else { "differs" }
-        }
-        Err(_) => "unresolvable",
+    match current(iterative, name, rtype, 0).await {
+        Current::Negative | Current::NotInAnswer => "agreed",
+        Current::Records(_) => "differs",
+        Current::Failed => "unresolvable",
     }
 }
 
@@ -112,16 +106,9 @@ async fn check_put(iterative: &Iterative, floor: u32, rr: &dhtr_ledger::RRset) -
     if rr.fetched_at > now + FETCH_SKEW || rr.fetched_at + FETCH_AGE < now {
         return "bad_fetch_time";
     }
-    let Ok(name) = Name::from_ascii(&rr.name) else { return "unresolvable" };
-    let q = Question::new(name, RecordType::from(rr.rtype));
-    match iterative.resolve(&q).await {
-        Ok(Resolution::Answer { records }) => {
-            let mine = convert::rrsets_of(&records, rr.fetched_at);
-            match mine.iter().find(|m| m.name == rr.name && m.rtype == rr.rtype) {
-                Some(m) if m.same_records(rr) => "agreed",
-                _ => "differs",
-            }
-        }
-        _ => "unresolvable",
+    match current(iterative, &rr.name, rr.rtype, rr.fetched_at).await {
+        Current::Records(m) if m.same_records(rr) => "agreed",
+        Current::Records(_) | Current::NotInAnswer => "differs",
+        Current::Negative | Current::Failed => "unresolvable",
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use dhtr_ledger::chunks::{self, ChunkEvent, Chunks, ChunksConfig};
 use dhtr_ledger::{Digest, Event as ReplicaEvent, Tx};
@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::{NodeLoop, to_multiaddrs};
+use crate::dns::unix_now;
 use crate::ledger::codec::LedgerInbound;
 use crate::ledger::validator::{Validator, test_record};
 use crate::ledger::{Ledger, NodeSigner};
@@ -107,10 +108,6 @@ impl LedgerState {
 /// How soon an incomplete committee view is looked up again.
 const RECHECK_INCOMPLETE: Duration = Duration::from_secs(1);
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 impl NodeLoop {
     /// The committee size a look-up result of `found` successors stands
     /// for, if it is a complete view: the full `n`, or the whole ring when
@@ -122,9 +119,8 @@ impl NodeLoop {
         if found >= n {
             return Some(n);
         }
-        let succ = self.chord.successors();
-        let wrapped = self.chord.predecessor().is_some_and(|p| succ.iter().any(|s| s.same(p)));
-        (wrapped && succ.len() < n && found == succ.len() + 1).then_some(found)
+        let ring = self.chord.successors().len() + 1;
+        (self.chord.sees_whole_ring() && ring <= n && found == ring).then_some(found)
     }
 
     /// Repeat committee look-ups that found an incomplete view.
@@ -247,8 +243,9 @@ impl NodeLoop {
 
     /// Refresh `dhtr_ledger_chunks`.
     pub(super) fn update_ledger_gauges(&self) {
-        let held = self.led.chunks.chunks().len();
-        self.metrics.ledger.set_chunks(held, self.led.chunks.member_of(), self.led.chunks.joining());
+        // Called on every commit: counts, no list of chunks.
+        let c = &self.led.chunks;
+        self.metrics.ledger.set_chunks(c.held(), c.member_of(), c.joining());
     }
 
     fn send_ledger(&mut self, to: PeerRef, msg: dhtr_ledger::msg::Message) {
@@ -357,7 +354,7 @@ impl NodeLoop {
     /// refresh (and all of them validate it).
     pub(super) fn expired(&mut self) -> Vec<(dhtr_ledger::RRset, bool)> {
         const MAX: usize = 256;
-        let now = crate::dns::unix_now();
+        let now = unix_now();
         let mut out = Vec::new();
         // Start after the chunk the last scan stopped at, so records that
         // keep failing to refresh cannot starve the others.
@@ -419,6 +416,11 @@ impl NodeLoop {
     /// Does this node serve the committed state of `chunk` (a verified chain)?
     pub(super) fn led_serves(&self, chunk: ChunkId) -> bool {
         !self.led.ledger.corrupt.contains(&chunk)
+    }
+
+    /// This node, as ledger messages name it.
+    pub(super) fn led_me(&self) -> &PeerRef {
+        &self.led.me
     }
 
     /// The ledger store, for reads.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use dhtr_ledger::Store;
 use dhtr_protocol::key::name_key;
-use dhtr_protocol::{ChunkId, LookupId, LookupResult, NodeInfo, PeerRef};
+use dhtr_protocol::{ChunkId, LookupId, LookupResult, NodeInfo};
 use libp2p::PeerId;
 use libp2p::request_response::{self, OutboundRequestId};
 use tokio::sync::oneshot;
@@ -162,16 +162,8 @@ impl NodeLoop {
     /// This node's committed state for a request, or `NotHeld`; falsified
     /// when `lie` (the test-only liar answering other nodes).
     fn member_state(&self, req: &RecordsRequest, lie: bool) -> RecordsResponse {
-        if !self.led_serves(req.chunk) {
-            return RecordsResponse::NotHeld;
-        }
+        let Some(tip) = self.member_tip(req.chunk) else { return RecordsResponse::NotHeld };
         let store = self.led_store();
-        let Ok(Some(tip)) = store.tip(req.chunk) else { return RecordsResponse::NotHeld };
-        // A node that left the committee (or is still joining) holds a chain
-        // that may lag: it does not vote.
-        if !tip.committee.contains(&PeerRef(self.swarm.local_peer_id().to_bytes())) {
-            return RecordsResponse::NotHeld;
-        }
         let mut rrset = store.rrset(req.chunk, &req.name, req.rtype).ok().flatten();
         let cname = store.rrset(req.chunk, &req.name, CNAME).ok().flatten();
         if lie {
@@ -256,17 +248,21 @@ impl NodeLoop {
         true
     }
 
-    /// The committee at the tip of this node's chain of `chunk`, if this
-    /// node is in it.
-    fn own_committee(&self, chunk: ChunkId) -> Option<Vec<NodeInfo>> {
+    /// The tip of this node's verified chain of `chunk`, if this node is in
+    /// its committee. A node that left the committee (or is still joining)
+    /// holds a chain that may lag: it neither votes in reads nor reads from it.
+    fn member_tip(&self, chunk: ChunkId) -> Option<dhtr_ledger::Tip> {
         if !self.led_serves(chunk) {
             return None;
         }
         let tip = self.led_store().tip(chunk).ok().flatten()?;
-        let me = PeerRef(self.swarm.local_peer_id().to_bytes());
-        if !tip.committee.contains(&me) {
-            return None;
-        }
+        tip.committee.contains(self.led_me()).then_some(tip)
+    }
+
+    /// The committee at the tip of this node's chain of `chunk`, if this
+    /// node is in it.
+    fn own_committee(&self, chunk: ChunkId) -> Option<Vec<NodeInfo>> {
+        let tip = self.member_tip(chunk)?;
         let infos = tip
             .committee
             .members
@@ -286,7 +282,7 @@ impl NodeLoop {
         members.retain(|m| seen.insert(m.peer.clone()));
         let read = self.rec.next_read;
         self.rec.next_read += 1;
-        let me = PeerRef(self.swarm.local_peer_id().to_bytes());
+        let me = self.led_me().clone();
         let mut pending =
             PendingRead { request: request.clone(), reply, members: size, states: Vec::new(), outstanding: 0 };
         for m in &members {

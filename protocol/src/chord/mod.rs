@@ -254,6 +254,12 @@ impl Chord {
         self.routing.predecessor.as_ref()
     }
 
+    /// Does the successor list cover the whole ring (it reaches the
+    /// predecessor)? Then the ring has `successors().len() + 1` nodes.
+    pub fn sees_whole_ring(&self) -> bool {
+        self.routing.sees_whole_ring()
+    }
+
     /// The successor list, clockwise; empty when alone.
     pub fn successors(&self) -> &[NodeInfo] {
         &self.routing.successors

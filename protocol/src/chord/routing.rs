@@ -117,6 +117,13 @@ impl Routing {
         self.successors.truncate(1);
     }
 
+    /// Does the successor list reach the predecessor, i.e. cover the whole
+    /// ring (a ring smaller than the list)? A list that is merely short
+    /// because it is still filling does not.
+    pub fn sees_whole_ring(&self) -> bool {
+        self.predecessor.as_ref().is_some_and(|p| self.successors.iter().any(|n| n.same(p)))
+    }
+
     /// If `key` is owned locally, its successor list: `(pred, me]` belongs to
     /// me, `(me, succ]` to my successor. `None` means "ask someone closer".
     pub fn local_successors(&self, key: &RingId) -> Option<Vec<NodeInfo>> {
@@ -136,8 +143,7 @@ impl Routing {
             // A list that reaches my predecessor covers the whole ring
             // (small ring): clockwise after the predecessor, I come next.
             // A list that is merely short (still filling) does not.
-            let wrapped = self.predecessor.as_ref().is_some_and(|p| l.iter().any(|n| n.same(p)));
-            if wrapped && l.len() < self.max_successors && !l.iter().any(|n| n.same(&self.me)) {
+            if self.sees_whole_ring() && l.len() < self.max_successors && !l.iter().any(|n| n.same(&self.me)) {
                 l.push(self.me.clone());
             }
             return Some(l);
