@@ -136,6 +136,14 @@ mod tests {
         assert_eq!(back.map(|r| r[0].data.clone()), Ok(RData::CNAME(CNAME(name("www.example.test.")))));
         assert_eq!(remaining_ttl(a, 1100), 200);
         assert_eq!(remaining_ttl(a, 9999), 0);
+        // A fetch time in the future cannot make a record live longer, and
+        // TTLs are capped at a day.
+        let mut future = a.clone();
+        future.fetched_at = 5000;
+        assert_eq!(remaining_ttl(&future, 1000), 300);
+        future.ttl = 10 * MAX_TTL;
+        assert_eq!(remaining_ttl(&future, 1000), MAX_TTL);
+        assert_eq!(expired_for(a, 1000 + 300 + 7), 7);
     }
 
     #[test]

@@ -112,3 +112,37 @@ async fn check_put(iterative: &Iterative, floor: u32, rr: &dhtr_ledger::RRset) -
         Current::Negative | Current::Failed => "unresolvable",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dhtr_resolver::iterative::IterConfig;
+    use serde_bytes::ByteBuf;
+
+    fn rr(ttl: u32, fetched_at: u64) -> dhtr_ledger::RRset {
+        dhtr_ledger::RRset {
+            name: "www.example.test.".into(),
+            rtype: 1,
+            class: 1,
+            ttl,
+            rdata: vec![ByteBuf::from(vec![192, 0, 2, 1])],
+            fetched_at,
+        }
+    }
+
+    #[test]
+    fn proposals_with_a_low_ttl_or_a_fetch_time_far_from_now_are_refused_without_resolving() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+        let Ok(rt) = rt else { panic!("runtime") };
+        // No root servers: reaching the resolver would say "unresolvable".
+        let it = Iterative::new(IterConfig::with_roots(Vec::new()));
+        let now = crate::dns::unix_now();
+        rt.block_on(async {
+            assert_eq!(check_put(&it, 30, &rr(5, now)).await, "ttl_floor");
+            assert_eq!(check_put(&it, 30, &rr(300, now + 3600)).await, "bad_fetch_time");
+            assert_eq!(check_put(&it, 30, &rr(300, u64::MAX / 2)).await, "bad_fetch_time");
+            assert_eq!(check_put(&it, 30, &rr(300, now - 3600)).await, "bad_fetch_time");
+            assert_eq!(check_put(&it, 30, &rr(300, now)).await, "unresolvable");
+        });
+    }
+}
