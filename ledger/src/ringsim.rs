@@ -242,11 +242,11 @@ impl RingSim {
 
     /// The committee of `chunk` on a ring of `members`: the first n nodes at
     /// or after the chunk's start, in ring order.
-    fn committee_on(&self, members: &[usize], chunk: ChunkId) -> Vec<PeerRef> {
+    fn committee_on(&self, members: &[usize], chunk: ChunkId, n: usize) -> Vec<PeerRef> {
         let start = (u64::MAX / u64::from(self.cfg.chunks)) * u64::from(chunk.0);
         let mut order: Vec<usize> = members.to_vec();
         order.sort_by_key(|&i| self.nodes[i].pos.wrapping_sub(start));
-        order.into_iter().take(self.cfg.committee).map(|i| self.nodes[i].signer.peer().clone()).collect()
+        order.into_iter().take(n).map(|i| self.nodes[i].signer.peer().clone()).collect()
     }
 
     fn change_ring(&mut self, f: impl FnOnce(&mut Vec<usize>)) {
@@ -293,8 +293,9 @@ impl RingSim {
             What::Ring { node, chunk } => {
                 let lagging = self.now < self.changed + self.cfg.lag && self.rng.random_bool(self.cfg.stale_view);
                 let view = if lagging { self.before.clone() } else { self.ring.clone() };
-                let members = self.committee_on(&view, chunk);
-                self.input(node, Input::Ring { chunk, members });
+                let mut members = self.committee_on(&view, chunk, 2 * self.cfg.committee);
+                let more = members.split_off(members.len().min(self.cfg.committee));
+                self.input(node, Input::Ring { chunk, members, more });
             }
             What::Validated { node, chunk, block, verdicts } => {
                 self.input(node, Input::Validated { chunk, block, verdicts })
@@ -340,7 +341,7 @@ impl RingSim {
             return;
         }
         let via = self.ring[self.rng.random_range(0..self.ring.len())];
-        let members = self.committee_on(&self.ring.clone(), chunk);
+        let members = self.committee_on(&self.ring.clone(), chunk, self.cfg.committee);
         self.input(via, Input::Submit { chunk, tx, members });
     }
 
@@ -398,7 +399,7 @@ impl RingSim {
         let mut out = String::new();
         for c in 0..self.cfg.chunks {
             let chunk = ChunkId(c);
-            let oracle = self.committee_on(&self.ring, chunk);
+            let oracle = self.committee_on(&self.ring, chunk, self.cfg.committee);
             out += &format!("\n  chunk {c}:");
             for (i, n) in self.nodes.iter().enumerate() {
                 let tip = n.store.tip(chunk).ok().flatten();
@@ -458,7 +459,7 @@ impl RingSim {
             if missing > 0 {
                 return Err(format!("liveness: chunk {c} misses {missing} valid transactions"));
             }
-            let oracle = self.committee_on(&self.ring, chunk);
+            let oracle = self.committee_on(&self.ring, chunk, self.cfg.committee);
             let tip = best.last().map(|(b, _)| b.hash());
             for m in &oracle {
                 let Some(&i) = self.index.get(m) else { continue };

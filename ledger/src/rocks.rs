@@ -413,6 +413,10 @@ impl RocksStore {
 }
 
 impl Store for RocksStore {
+    fn records(&self, chunk: ChunkId) -> Result<Vec<RRset>, StoreError> {
+        RocksStore::records(self, chunk)
+    }
+
     fn tip(&self, chunk: ChunkId) -> Result<Option<Tip>, StoreError> {
         let Some(bytes) = self.get(CF_META, &meta_key(KEY_TIP, chunk))? else { return Ok(None) };
         let tip = decode(&bytes).map_err(|e| StoreError::Corrupt {

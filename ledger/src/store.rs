@@ -89,6 +89,8 @@ pub trait Store {
     fn commit(&mut self, block: &Block, cert: &Certificate, tip: &Tip) -> Result<(), StoreError>;
     /// The committed RRset of (name, type) in a chunk.
     fn rrset(&self, chunk: ChunkId, name: &str, rtype: u16) -> Result<Option<RRset>, StoreError>;
+    /// Every committed RRset of a chunk.
+    fn records(&self, chunk: ChunkId) -> Result<Vec<RRset>, StoreError>;
     /// Persist the vote log (before the vote is sent).
     fn save_votes(&mut self, chunk: ChunkId, log: &VoteLog) -> Result<(), StoreError>;
     /// The persisted vote log.
@@ -170,6 +172,13 @@ impl Store for MemStore {
 
     fn rrset(&self, chunk: ChunkId, name: &str, rtype: u16) -> Result<Option<RRset>, StoreError> {
         Ok(self.records.get(&(chunk, name.to_string(), rtype)).cloned())
+    }
+
+    fn records(&self, chunk: ChunkId) -> Result<Vec<RRset>, StoreError> {
+        let mut out: Vec<RRset> =
+            self.records.iter().filter(|((c, _, _), _)| *c == chunk).map(|(_, rr)| rr.clone()).collect();
+        out.sort_by(|a, b| (&a.name, a.rtype).cmp(&(&b.name, b.rtype)));
+        Ok(out)
     }
 
     fn save_votes(&mut self, chunk: ChunkId, log: &VoteLog) -> Result<(), StoreError> {

@@ -93,7 +93,28 @@ impl RRset {
         (&self.name, self.rtype, self.class, self.ttl, &self.rdata)
             == (&other.name, other.rtype, other.class, other.ttl, &other.rdata)
     }
+
+    /// The TTL an answer may carry at unix time `now`: the authority's TTL
+    /// (capped at [`MAX_TTL`]; values with the top bit set count as 0, RFC
+    /// 2181 §8) minus the time since the fetch. A fetch time in the future
+    /// cannot make a record live longer.
+    pub fn remaining_ttl(&self, now: u64) -> u32 {
+        let age = u32::try_from(now.saturating_sub(self.fetched_at.min(now))).unwrap_or(u32::MAX);
+        self.capped_ttl().saturating_sub(age)
+    }
+
+    /// Seconds since the RRset expired at unix time `now` (0 while fresh).
+    pub fn expired_for(&self, now: u64) -> u64 {
+        now.saturating_sub(self.fetched_at.min(now).saturating_add(u64::from(self.capped_ttl())))
+    }
+
+    fn capped_ttl(&self) -> u32 {
+        if self.ttl >= 1 << 31 { 0 } else { self.ttl.min(MAX_TTL) }
+    }
 }
+
+/// Longest TTL a committed record is served with (a day).
+pub const MAX_TTL: u32 = 86_400;
 
 /// A change to a chunk's records or committee.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

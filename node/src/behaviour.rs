@@ -13,10 +13,10 @@ use libp2p::swarm::NetworkBehaviour;
 use libp2p::{StreamProtocol, Swarm, Transport, connection_limits, identify, noise, ping, tcp, yamux};
 use prometheus_client::registry::Registry;
 
-use crate::codec::ChordCodec;
+use dhtr_node_core::wire::{ChordWire, LedgerWire, RecordsWire};
+
+use crate::codec::Codec;
 use crate::config::Settings;
-use crate::ledger::codec::LedgerCodec;
-use crate::records::codec::RecordsCodec;
 use crate::transport::FreshPorts;
 
 /// Everything the node speaks over libp2p.
@@ -25,11 +25,11 @@ pub struct Behaviour {
     /// Connection limits (total, per peer, pending).
     pub limits: connection_limits::Behaviour,
     /// Chord requests and responses (`/dhtr/<network>/chord/1`).
-    pub chord: request_response::Behaviour<ChordCodec>,
+    pub chord: request_response::Behaviour<Codec<ChordWire>>,
     /// Ledger messages between committee members (`/dhtr/<network>/ledger/1`).
-    pub ledger: request_response::Behaviour<LedgerCodec>,
+    pub ledger: request_response::Behaviour<Codec<LedgerWire>>,
     /// Network reads of committed RRsets (`/dhtr/<network>/records/1`).
-    pub records: request_response::Behaviour<RecordsCodec>,
+    pub records: request_response::Behaviour<Codec<RecordsWire>>,
     /// Exchange of listen addresses, observed addresses and versions.
     pub identify: identify::Behaviour,
     /// Keep-alive and round-trip times.
@@ -79,19 +79,19 @@ pub fn build_swarm(key: Keypair, settings: &Settings, registry: &mut Registry) -
         .with_behaviour(|key| Behaviour {
             limits: connection_limits::Behaviour::new(limits),
             chord: request_response::Behaviour::with_codec(
-                ChordCodec,
+                Codec::default(),
                 [(chord_protocol, ProtocolSupport::Full)],
                 request_response::Config::default().with_request_timeout(rr_timeout).with_max_concurrent_streams(64),
             ),
             ledger: request_response::Behaviour::with_codec(
-                LedgerCodec,
+                Codec::default(),
                 [(ledger_protocol, ProtocolSupport::Full)],
                 request_response::Config::default()
                     .with_request_timeout(Duration::from_secs(10))
                     .with_max_concurrent_streams(256),
             ),
             records: request_response::Behaviour::with_codec(
-                RecordsCodec,
+                Codec::default(),
                 [(records_protocol, ProtocolSupport::Full)],
                 request_response::Config::default()
                     .with_request_timeout(Duration::from_secs(3))

@@ -10,10 +10,18 @@ use dhtr_protocol::key::{canonical_name, name_key};
 use dhtr_protocol::{LookupError, LookupResult, NetworkParams, RingId};
 use tokio::sync::{mpsc, oneshot};
 
+use dhtr_node_core::reads::{ReadError, ReadOutcome};
+
 use crate::report::peer_report;
 
 /// Where a lookup's outcome is sent.
 pub type LookupReply = oneshot::Sender<Result<LookupResult, LookupError>>;
+
+/// Where the outcome of a network read goes.
+pub type ReadReply = oneshot::Sender<Result<ReadOutcome, ReadError>>;
+
+/// Where the answer to a test submission goes.
+pub type SubmitReply = oneshot::Sender<Result<SubmitReport, ApiError>>;
 
 /// Requests to the Swarm task.
 pub enum Command {
@@ -46,29 +54,16 @@ pub enum Command {
         /// Read the committed history instead of the state.
         history: bool,
         /// Where the outcome goes.
-        reply: crate::event_loop::ReadReply,
+        reply: ReadReply,
     },
     /// Ask the committee of the transaction's chunk to order it.
     Insert(dhtr_ledger::Tx),
-    /// Committed RRsets whose TTL ran out and which this node is the
-    /// designated refresher of.
-    Expired(oneshot::Sender<Vec<(dhtr_ledger::RRset, bool)>>),
-    /// Has nobody read (name, type) through this node for the configured
-    /// period?
-    Unused {
-        /// Canonical name.
-        name: String,
-        /// Record type.
-        rtype: u16,
-        /// The answer.
-        reply: oneshot::Sender<bool>,
-    },
     /// Test hook: order the test record of a name.
     TestSubmit {
         /// The name.
         name: String,
         /// Where the answer goes.
-        reply: oneshot::Sender<Result<SubmitReport, ApiError>>,
+        reply: SubmitReply,
     },
 }
 
@@ -109,11 +104,7 @@ impl NodeHandle {
 
     /// Read (canonical name, type) from its chunk's committee: the verdict of
     /// a strict-majority read.
-    pub async fn network_read(
-        &self,
-        name: String,
-        rtype: u16,
-    ) -> Result<Result<crate::event_loop::ReadOutcome, crate::event_loop::ReadError>, NodeGone> {
+    pub async fn network_read(&self, name: String, rtype: u16) -> Result<Result<ReadOutcome, ReadError>, NodeGone> {
         self.read(name, rtype, false).await
     }
 
@@ -124,7 +115,7 @@ impl NodeHandle {
         name: String,
         rtype: u16,
         history: bool,
-    ) -> Result<Result<crate::event_loop::ReadOutcome, crate::event_loop::ReadError>, NodeGone> {
+    ) -> Result<Result<ReadOutcome, ReadError>, NodeGone> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Command::NetworkRead { name, rtype, history, reply }).await.map_err(|_| NodeGone)?;
         rx.await.map_err(|_| NodeGone)
@@ -141,30 +132,9 @@ impl NodeHandle {
         self.tx.send(Command::Insert(tx)).await.map_err(|_| NodeGone)
     }
 
-    /// Committed RRsets this node should refresh (expired, and this node is
-    /// their designated refresher in their committee).
-    /// Each comes with whether nobody read it for the configured period.
-    pub async fn expired(&self) -> Result<Vec<(dhtr_ledger::RRset, bool)>, NodeGone> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Expired(reply)).await.map_err(|_| NodeGone)?;
-        rx.await.map_err(|_| NodeGone)
-    }
-
-    /// Has nobody read (name, type) through this node for the configured period?
-    pub async fn unused(&self, name: String, rtype: u16) -> Result<bool, NodeGone> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Unused { name, rtype, reply }).await.map_err(|_| NodeGone)?;
-        rx.await.map_err(|_| NodeGone)
-    }
-
     /// A network read for the HTTP API: the canonical name and the outcome,
     /// bounded in time, errors as HTTP statuses.
-    async fn api_read(
-        &self,
-        name: &str,
-        rtype: u16,
-        history: bool,
-    ) -> Result<(String, crate::event_loop::ReadOutcome), ApiError> {
+    async fn api_read(&self, name: &str, rtype: u16, history: bool) -> Result<(String, ReadOutcome), ApiError> {
         let canonical = canonical_name(name).map_err(|e| ApiError::BadRequest(format!("invalid `name`: {e}")))?;
         let read = tokio::time::timeout(STATUS_TIMEOUT, self.read(canonical.clone(), rtype, history))
             .await

@@ -5,7 +5,7 @@ mod behaviour;
 mod codec;
 mod config;
 mod dns;
-mod event_loop;
+mod driver;
 mod handle;
 mod identity;
 mod ledger;
@@ -228,6 +228,7 @@ fn run(args: RunArgs) -> Result<()> {
 }
 
 async fn serve(settings: Settings) -> Result<()> {
+    let mut signals = Signals::register();
     let (key, created) = identity::load_or_create(&settings.data_dir)?;
     let peer_id = key.public().to_peer_id();
     info!(
@@ -262,29 +263,13 @@ async fn serve(settings: Settings) -> Result<()> {
     let iterative = dhtr_resolver::iterative::Iterative::new(dhtr_resolver::iterative::IterConfig::with_roots(
         settings.dns.roots.clone(),
     ));
-    let validator: Arc<dyn ledger::validator::Validator> = if settings.test_hooks {
-        Arc::new(ledger::validator::TestOracle)
-    } else {
-        Arc::new(dns::validator::ResolverValidator::new(
-            iterative.clone(),
-            settings.dns.ttl_floor,
-            metrics.dns.clone(),
-            handle.clone(),
-        ))
-    };
-    tokio::spawn(dns::refresh::run(
-        handle.clone(),
-        iterative.clone(),
-        metrics.dns.clone(),
-        settings.dns.refresh_interval,
-    ));
     let mut dns_rx = shutdown_rx.clone();
-    let dns_task = dns::start(&settings, handle.clone(), iterative, metrics.dns.clone(), async move {
+    let dns_task = dns::start(&settings, handle.clone(), iterative.clone(), metrics.dns.clone(), async move {
         let _ = dns_rx.changed().await;
     })
     .await?;
-    let led = event_loop::LedgerState::new(ledger, signer, &settings, validator);
-    let node = event_loop::NodeLoop::new(swarm, settings, rx, metrics, p2p_metrics, store, led);
+    let core = node_core(&settings, &swarm, signer, ledger.store, ledger.verified, ledger.corrupt);
+    let node = driver::Driver::new(swarm, core, settings, rx, metrics, p2p_metrics, store, iterative, ledger.report);
     let mut node_task = tokio::spawn(node.run(shutdown_rx.clone()));
     let mut http_rx = shutdown_rx;
     let http_task = tokio::spawn(dhtr_monitoring::serve(http, Arc::new(registry), handle, async move {
@@ -292,7 +277,7 @@ async fn serve(settings: Settings) -> Result<()> {
     }));
 
     tokio::select! {
-        sig = shutdown_signal() => info!("{sig}: shutting down"),
+        sig = signals.shutdown() => info!("{sig}: shutting down"),
         res = &mut node_task => return res.context("the node task panicked")?,
     }
     let _ = shutdown_tx.send(true);
@@ -303,14 +288,67 @@ async fn serve(settings: Settings) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
+/// The node core over the opened ledger, configured from `settings`.
+fn node_core(
+    settings: &Settings,
+    swarm: &libp2p::Swarm<behaviour::Behaviour>,
+    signer: Arc<ledger::NodeSigner>,
+    mut store: dhtr_ledger::rocks::RocksStore,
+    held: Vec<dhtr_protocol::ChunkId>,
+    corrupt: Vec<dhtr_protocol::ChunkId>,
+) -> dhtr_node_core::NodeCore<dhtr_ledger::rocks::RocksStore> {
+    store.set_durable(settings.ledger_fsync);
+    let mut cfg = dhtr_node_core::CoreConfig::new(settings.network.as_str(), settings.params);
+    cfg.chord = settings.chord.clone();
+    cfg.chunks = settings.ledger.clone();
+    cfg.validation = if settings.test_hooks {
+        dhtr_node_core::validate::Mode::TestRecord
+    } else {
+        dhtr_node_core::validate::Mode::Resolve { ttl_floor: settings.dns.ttl_floor }
     };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
+    cfg.refresh_interval = settings.dns.refresh_interval;
+    cfg.unused_after = settings.dns.unused_after;
+    cfg.test_liar = settings.test_liar;
+    cfg.test_hooks = settings.test_hooks;
+    let me = dhtr_protocol::NodeInfo::new(dhtr_protocol::PeerRef(swarm.local_peer_id().to_bytes()), Vec::new());
+    dhtr_node_core::NodeCore::new(cfg, me, signer, store, held, corrupt, std::time::Instant::now())
+}
+
+/// The signals the node acts on, registered before anything else starts so
+/// that an early SIGHUP cannot kill the node.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn register() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals { term: signal(SignalKind::terminate()).ok(), hup: signal(SignalKind::hangup()).ok() }
+    }
+
+    /// Wait for SIGTERM or SIGINT. A SIGHUP is logged and ignored: there is
+    /// no configuration reload yet, and it must not end the node without a
+    /// graceful leave.
+    async fn shutdown(&mut self) -> &'static str {
+        async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    if s.recv().await.is_none() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        }
+        loop {
+            tokio::select! {
+                _ = next(&mut self.term) => return "SIGTERM",
+                _ = tokio::signal::ctrl_c() => return "SIGINT",
+                _ = next(&mut self.hup) => {
+                    tracing::warn!("SIGHUP: configuration reload is not supported yet; ignored (SIGTERM stops the node)");
+                }
+            }
+        }
     }
 }

@@ -13,14 +13,16 @@
 //!   on a different committee, it submits `Reconfigure` to the current
 //!   members; each validates it against its own fresh ring view.
 //! - A node that hears about a chunk it holds no chain for (a new member)
-//!   fetches the chain from height 0 from the sender, checks the genesis and
-//!   every certificate against the committee of its epoch, and takes part
-//!   once the chain names it. A restarted member catches up the same way
-//!   through its replica's polling.
+//!   never takes the chain from the sender: it looks the committee up on the
+//!   ring and, if its view names it, adopts the chain f+1 members of that
+//!   view agree on ([`join`]), verifies every certificate against the
+//!   committee of its epoch, and takes part once the chain names it. A
+//!   restarted member catches up through its replica's polling, from blocks
+//!   certified by the committee it already holds.
 //!
 //! [`genesis_block`]: replica::genesis_block
 
-mod join;
+pub mod join;
 mod ring;
 mod validate;
 
@@ -36,8 +38,8 @@ use crate::sign::Signer;
 use crate::store::Store;
 use crate::types::{Block, Certificate, Committee, Digest, Tx};
 
-use join::Join;
-use ring::{Check, Probe};
+use join::{Hint, Join, Probe};
+use ring::Check;
 use validate::Gathering;
 
 /// Tuning of the chunk manager.
@@ -102,6 +104,10 @@ pub enum Input {
         chunk: ChunkId,
         /// The members.
         members: Vec<PeerRef>,
+        /// The next successors after them (up to n more), in ring order:
+        /// members a join just displaced, who may hold the chain. A node
+        /// fetching the chain asks them too, and counts them as vouchers.
+        more: Vec<PeerRef>,
     },
     /// This node wants a transaction ordered; `members` is the ring's view
     /// of the chunk's committee.
@@ -161,6 +167,9 @@ pub enum ChunkEvent {
         /// Height reached.
         height: u64,
     },
+    /// Blocks nobody asked for, from someone not asked, or a hint beyond the
+    /// join limit: dropped (the node looks at the ring instead).
+    Unsolicited,
     /// A join was given up.
     JoinFailed {
         /// Why.
@@ -236,6 +245,12 @@ pub struct Chunks {
     waiting: HashMap<ChunkId, (Instant, Vec<Tx>)>,
     joins: HashMap<ChunkId, Join>,
     probes: HashMap<ChunkId, Probe>,
+    /// Chunks someone talked about that we hold no chain for: the ring is
+    /// being asked whether we are a member (since when).
+    hinted: HashMap<ChunkId, Hint>,
+    /// Bare geneses the ring moved away from whose waiting transactions
+    /// were passed to the ring's committee.
+    handed_off: BTreeSet<ChunkId>,
     gathering: HashMap<(ChunkId, Digest), Gathering>,
     submitted: HashMap<Digest, Instant>,
     /// Chunks whose stored chains failed verification: left alone.
@@ -273,6 +288,8 @@ impl Chunks {
             waiting: HashMap::new(),
             joins: HashMap::new(),
             probes: HashMap::new(),
+            hinted: HashMap::new(),
+            handed_off: BTreeSet::new(),
             gathering: HashMap::new(),
             submitted: HashMap::new(),
             quarantined: BTreeSet::new(),
@@ -335,7 +352,8 @@ impl Chunks {
         let joins = self.joins.values().map(|j| j.next.min(j.started + self.cfg.join_timeout));
         let waiting = self.waiting.values().map(|(t, _)| *t + WAIT_FOR_RING);
         let probes = self.probes.values().map(|p| p.deadline);
-        replicas.chain(checks).chain(joins).chain(waiting).chain(probes).min()
+        let hints = self.hinted.values().map(|h| h.next.unwrap_or(h.since + self.cfg.join_timeout));
+        replicas.chain(checks).chain(joins).chain(waiting).chain(probes).chain(hints).min()
     }
 
     /// Feed one input. `unix` is the wall clock in seconds.
@@ -351,7 +369,7 @@ impl Chunks {
         }
         match input {
             Input::Message { from, msg } => self.on_message(now, from, msg, store),
-            Input::Ring { chunk, members } => self.on_ring(now, chunk, members, store),
+            Input::Ring { chunk, members, more } => self.on_ring(now, chunk, members, more, store),
             Input::Submit { chunk, tx, members } => self.submit(now, chunk, tx, &members, store),
             Input::Validated { chunk, block, verdicts } => self.on_validated(now, chunk, block, verdicts, store),
             Input::Timeout => self.on_timeout(now, store),
@@ -454,13 +472,8 @@ impl Chunks {
         if let Body::Submit(tx) = &msg.body {
             self.track(now, tx);
         }
-        if let Body::Blocks(list) = &msg.body {
-            if self.probes.contains_key(&chunk) && !self.joins.contains_key(&chunk) {
-                return self.on_probe_answer(now, chunk, from, msg.body, store);
-            }
-            if self.joins.contains_key(&chunk) || self.forked_genesis(chunk, list) {
-                return self.on_join_blocks(now, chunk, from, msg.body, store);
-            }
+        if let Body::Blocks(list) = msg.body {
+            return self.on_blocks(now, chunk, from, list, store);
         }
         if self.wake(chunk, store) {
             if let Body::Submit(tx) = &msg.body {
@@ -477,11 +490,41 @@ impl Chunks {
             Body::GetBlocks { .. } => {
                 self.out.push_back(Output::Send { to: from, msg: Message { chunk, body: Body::Blocks(Vec::new()) } })
             }
-            // An empty answer we did not wait for.
-            Body::Blocks(list) if list.is_empty() => {}
             // Members talking about a chunk we hold no chain for: we may
-            // be a new member. Fetch and verify the chain.
-            _ => self.start_join(now, chunk, from),
+            // be a new member. Ask the ring, not the sender.
+            _ => self.hint(now, chunk),
+        }
+    }
+
+    /// Blocks: a probed member's chain, the next stretch of a join from the
+    /// member asked, or certified blocks for a chain we hold (the replica
+    /// checks them against its committee). Anything else is dropped; about
+    /// a chunk we hold no chain for, it is only a hint to look at the ring.
+    fn on_blocks<S: Store + ?Sized>(
+        &mut self,
+        now: Instant,
+        chunk: ChunkId,
+        from: PeerRef,
+        list: Vec<(Block, Certificate)>,
+        store: &mut S,
+    ) {
+        if self.probes.contains_key(&chunk) {
+            return self.on_probe_answer(now, chunk, from, list, store);
+        }
+        if self.joins.get(&chunk).is_some_and(|j| j.source == from) {
+            return self.on_join_blocks(now, chunk, from, list, store);
+        }
+        if self.forked_genesis(chunk, &list) {
+            // Others decided on another first committee: adopt theirs only
+            // if f+1 members of our ring view hold it.
+            return self.hint(now, chunk);
+        }
+        if self.wake(chunk, store) {
+            return self.feed(now, chunk, replica::Input::Message { from, body: Body::Blocks(list) }, store);
+        }
+        if !list.is_empty() {
+            self.event(chunk, ChunkEvent::Unsolicited);
+            self.hint(now, chunk);
         }
     }
 
@@ -579,10 +622,15 @@ impl Chunks {
         }
         let probes: Vec<ChunkId> = self.probes.iter().filter(|(_, p)| p.deadline <= now).map(|(c, _)| *c).collect();
         for chunk in probes {
-            self.create(now, chunk, store);
+            self.decide_probe(now, chunk, true, store);
         }
-        let stale: Vec<ChunkId> =
-            self.waiting.iter().filter(|(_, (t, _))| *t + WAIT_FOR_RING <= now).map(|(c, _)| *c).collect();
+        self.hint_timers(now);
+        let stale: Vec<ChunkId> = self
+            .waiting
+            .iter()
+            .filter(|(c, (t, _))| *t + WAIT_FOR_RING <= now && !self.hinted.contains_key(c))
+            .map(|(c, _)| *c)
+            .collect();
         for chunk in stale {
             self.waiting.remove(&chunk);
             self.event(chunk, ChunkEvent::Dropped { reason: "no ring view" });

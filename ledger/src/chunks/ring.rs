@@ -1,28 +1,18 @@
 //! Following the ring (seed 001 §4.3): the periodic look that compares a
 //! chunk's committee with the ring and, once two looks in a row agree on a
-//! different one, submits `Reconfigure` (or replaces a bare genesis); and the
-//! probe that asks the ring's committee whether a chain already exists before
-//! starting one.
+//! different one, submits `Reconfigure` (or replaces a bare genesis); and
+//! starting a chain when the ring's committee holds none ([`super::join`]
+//! asks them first).
 
 use std::time::Instant;
 
 use dhtr_protocol::{ChunkId, PeerRef};
 
-use super::join::Join;
-use super::{ChunkEvent, Chunks, Output};
-use crate::msg::{Body, Message};
+use super::{ChunkEvent, Chunks};
+use crate::msg::Body;
 use crate::replica;
 use crate::store::Store;
 use crate::types::{Committee, Tx};
-
-/// Asking the members of our ring view whether a chain exists before
-/// starting one: a committee may already hold one that has not been handed
-/// to the ring's current committee yet.
-pub(super) struct Probe {
-    members: Vec<PeerRef>,
-    unanswered: Vec<PeerRef>,
-    pub(super) deadline: Instant,
-}
 
 /// When to look at the ring for a chunk, and what the last look found.
 pub(super) struct Check {
@@ -38,20 +28,43 @@ impl Chunks {
         now: Instant,
         chunk: ChunkId,
         members: Vec<PeerRef>,
+        more: Vec<PeerRef>,
         store: &mut S,
     ) {
         let me = self.me().clone();
         self.ring.insert(chunk, (members.clone(), now));
         self.resolve_gathering(now, chunk, store);
-        if self.waiting.contains_key(&chunk) && !self.probes.contains_key(&chunk) {
+        let hinted = self.hinted.contains_key(&chunk);
+        if (hinted || self.waiting.contains_key(&chunk)) && !self.probes.contains_key(&chunk) {
+            let held = self.wake(chunk, store);
             if !members.contains(&me) {
-                self.waiting.remove(&chunk);
-                return self.event(chunk, ChunkEvent::Dropped { reason: "not a member" });
-            }
-            if self.wake(chunk, store) || self.joins.contains_key(&chunk) {
+                if self.waiting.remove(&chunk).is_some() {
+                    self.event(chunk, ChunkEvent::Dropped { reason: "not a member" });
+                }
+                if !held {
+                    return self.retry_hint(now, chunk);
+                }
+                // We hold a chain: the regular comparison below decides.
+                self.hinted.remove(&chunk);
+            } else if self.joins.contains_key(&chunk) {
+                self.hinted.remove(&chunk);
                 return self.release_waiting(now, chunk, store);
+            } else if !held {
+                // No chain here: ask the ring's committee for theirs.
+                return self.start_probe(now, chunk, members, more, store);
+            } else {
+                if hinted && self.genesis_hash(chunk).is_some() {
+                    // A bare genesis someone's chain forked from: ask the
+                    // ring's committee too, and go on comparing ours with
+                    // the ring below.
+                    self.start_probe(now, chunk, members.clone(), more, store);
+                } else {
+                    self.hinted.remove(&chunk);
+                }
+                if self.waiting.contains_key(&chunk) {
+                    return self.release_waiting(now, chunk, store);
+                }
             }
-            return self.start_probe(now, chunk, members);
         }
         if !self.wake(chunk, store) {
             return;
@@ -66,6 +79,9 @@ impl Chunks {
         if !committee.contains(&me) {
             self.checks.remove(&chunk);
             return;
+        }
+        if members.contains(&me) {
+            self.handed_off.remove(&chunk);
         }
         let check = self.checks.entry(chunk).or_insert(Check { next: now, candidate: None });
         if members == committee.members {
@@ -93,58 +109,42 @@ impl Chunks {
             }
             return;
         }
+        if bare {
+            // A first committee on which nothing was ever decided, and the
+            // ring no longer puts us in it: there is nothing to hand over
+            // (its members may never form a quorum to commit a Reconfigure).
+            // Pass what waits in it to the ring's committee instead; keep
+            // the genesis, in case the ring moves back. Once: resubmitting
+            // would have the committee order the same transactions again.
+            if !self.handed_off.insert(chunk) {
+                return;
+            }
+            let pending = self.replicas.get(&chunk).map(|r| r.pending_txs()).unwrap_or_default();
+            for tx in pending {
+                let msg = crate::msg::Message { chunk, body: Body::Submit(tx) };
+                for m in members.iter().filter(|m| **m != me) {
+                    self.out.push_back(super::Output::Send { to: m.clone(), msg: msg.clone() });
+                }
+            }
+            return;
+        }
         let n = members.len();
         let tx = Tx::Reconfigure { committee: members };
         self.event(chunk, ChunkEvent::ReconfigureSubmitted { members: n });
         self.submit(now, chunk, tx, &committee.members, store);
     }
 
-    /// Before starting a chain with the ring's committee, ask its other
-    /// members whether one exists.
-    fn start_probe(&mut self, now: Instant, chunk: ChunkId, members: Vec<PeerRef>) {
-        let me = self.me().clone();
-        let unanswered: Vec<PeerRef> = members.iter().filter(|m| **m != me).cloned().collect();
-        for m in &unanswered {
-            self.out
-                .push_back(Output::Send { to: m.clone(), msg: Message { chunk, body: Body::GetBlocks { from: 0 } } });
-        }
-        self.probes.insert(chunk, Probe { members, unanswered, deadline: now + self.cfg.probe_wait });
-    }
-
-    pub(super) fn on_probe_answer<S: Store + ?Sized>(
+    /// Start a chain with the probed committee as its genesis.
+    pub(super) fn create<S: Store + ?Sized>(
         &mut self,
         now: Instant,
         chunk: ChunkId,
-        from: PeerRef,
-        body: Body,
+        members: Vec<PeerRef>,
         store: &mut S,
     ) {
-        let Body::Blocks(list) = &body else { return };
-        // A chain on which something was decided: take it (verified) rather
-        // than starting a second one.
-        if list.len() > 1 && list.first().is_some_and(|(b, _)| b.height == 0) {
-            self.joins.insert(chunk, Join { source: from.clone(), started: now, next: now + self.cfg.join_retry });
-            self.on_join_blocks(now, chunk, from, body, store);
-            if self.replicas.contains_key(&chunk) {
-                self.probes.remove(&chunk);
-                self.release_waiting(now, chunk, store);
-            }
-            return;
-        }
-        if let Some(p) = self.probes.get_mut(&chunk) {
-            p.unanswered.retain(|m| *m != from);
-            if p.unanswered.is_empty() {
-                self.create(now, chunk, store);
-            }
-        }
-    }
-
-    /// Start a chain with the probed committee as its genesis.
-    pub(super) fn create<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, store: &mut S) {
-        let Some(p) = self.probes.remove(&chunk) else { return };
         if !self.wake(chunk, store) {
-            let n = p.members.len();
-            if !self.open(chunk, Some(Committee { epoch: 0, members: p.members }), store) {
+            let n = members.len();
+            if !self.open(chunk, Some(Committee { epoch: 0, members }), store) {
                 return;
             }
             self.event(chunk, ChunkEvent::Created { members: n });

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use dhtr_protocol::ChunkId;
+use dhtr_protocol::{ChunkId, PeerRef};
 
 use super::{Chunks, Output};
 use crate::replica;
@@ -32,7 +32,7 @@ impl Chunks {
         for (i, tx) in txs.iter().enumerate() {
             match tx {
                 Tx::Reconfigure { committee } => match view {
-                    Some((members, _)) => verdicts.push(Some(members == committee)),
+                    Some((members, _)) => verdicts.push(Some(self.committee_change_ok(chunk, committee, members))),
                     None => {
                         need_ring = true;
                         verdicts.push(None);
@@ -79,15 +79,29 @@ impl Chunks {
         let Some((members, _)) = self.ring.get(&chunk).cloned() else { return };
         let keys: Vec<Digest> = self.gathering.keys().filter(|(c, _)| *c == chunk).map(|(_, b)| *b).collect();
         for block in keys {
+            let Some(g) = self.gathering.get(&(chunk, block)) else { continue };
+            let judged: Vec<Option<bool>> = g
+                .txs
+                .iter()
+                .zip(g.verdicts.iter())
+                .map(|(tx, v)| match tx {
+                    Tx::Reconfigure { committee } => Some(self.committee_change_ok(chunk, committee, &members)),
+                    _ => *v,
+                })
+                .collect();
             if let Some(g) = self.gathering.get_mut(&(chunk, block)) {
-                for (tx, v) in g.txs.iter().zip(g.verdicts.iter_mut()) {
-                    if let Tx::Reconfigure { committee } = tx {
-                        *v = Some(*committee == members);
-                    }
-                }
+                g.verdicts = judged;
             }
             self.finish_gathering(now, chunk, block, store);
         }
+    }
+
+    /// A committee change is right when it names exactly the ring's
+    /// committee by our fresh view, and that is not the committee already
+    /// in charge (a no-op change would only bump the epoch, again and again
+    /// if a lagging node keeps proposing it).
+    fn committee_change_ok(&self, chunk: ChunkId, proposed: &[PeerRef], ring: &[PeerRef]) -> bool {
+        proposed == ring && self.replicas.get(&chunk).is_none_or(|r| r.committee().members != proposed)
     }
 
     fn finish_gathering<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, block: Digest, store: &mut S) {

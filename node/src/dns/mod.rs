@@ -18,11 +18,9 @@ use hickory_proto::rr::{RData, Record};
 use tracing::debug;
 
 use crate::handle::NodeHandle;
-use crate::records::majority::Verdict;
+use dhtr_node_core::majority::Verdict;
 
 pub mod convert;
-pub mod refresh;
-pub mod validator;
 
 /// What the network has for a question.
 enum Network {

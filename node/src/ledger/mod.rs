@@ -14,9 +14,6 @@ use dhtr_monitoring::{
 use dhtr_protocol::{ChunkId, PeerRef};
 use tracing::{info, warn};
 
-pub mod codec;
-pub mod validator;
-
 /// Blocks at the end of each chain whose certificates are re-checked at start.
 pub const VERIFY_TAIL: u64 = 64;
 

@@ -3,7 +3,7 @@
 //! the identical committed state. Members that did not answer, or hold no
 //! chain, count against every answer, so a read never rests on a minority.
 
-use super::MemberState;
+use crate::records::MemberState;
 
 /// What the committee said, taken together.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub struct Agreed {
     /// The CNAME at the name.
     pub cname: Option<dhtr_ledger::RRset>,
     /// The committed history, for history reads.
-    pub history: Option<Vec<super::HistoryEntry>>,
+    pub history: Option<Vec<crate::records::HistoryEntry>>,
     /// Members that returned it.
     pub votes: usize,
     /// Members that returned something else (liars or laggards).

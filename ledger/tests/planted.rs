@@ -1,0 +1,203 @@
+//! The planted-chain attack (issue 8) against the chunk manager: one
+//! attacker key fabricates a chain — a genesis naming only itself (quorum
+//! 1), then a block with a forged `Put` and a `Reconfigure` handing the
+//! chunk to [victim, S1, S2, S3], certified by the attacker alone — and
+//! sends it to the victim. Before the fix, any message about the chunk made
+//! the victim fetch the chain from its sender and adopt it.
+//!
+//! Now a message is only a hint to look at the ring; the chain is asked of
+//! the members the victim's own ring view names, and a prefix is adopted
+//! only when f+1 of them agree on it. An honest chain handed over the same
+//! way is still adopted.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dhtr_ledger::chunks::{ChunkEvent, Chunks, ChunksConfig, Input, Output};
+use dhtr_ledger::msg::{Body, Message};
+use dhtr_ledger::replica::genesis_block;
+use dhtr_ledger::sign::{KeySigner, Signer};
+use dhtr_ledger::types::vote_digest;
+use dhtr_ledger::{Block, Certificate, Committee, MemStore, Phase, RRset, Store, Tx};
+use dhtr_protocol::{ChunkId, PeerRef};
+use serde_bytes::ByteBuf;
+
+const NET: &str = "t";
+const CHUNK: ChunkId = ChunkId(7);
+
+fn key(i: u8) -> Arc<KeySigner> {
+    Arc::new(KeySigner::from_secret([i; 32]))
+}
+
+fn forged() -> RRset {
+    RRset {
+        name: "bank.example.".into(),
+        rtype: 1,
+        class: 1,
+        ttl: 86_400,
+        rdata: vec![ByteBuf::from(vec![203, 0, 113, 66])],
+        fetched_at: 1,
+    }
+}
+
+/// A chain from `genesis_members` whose block 1 (a forged `Put` and a
+/// `Reconfigure` to `next`) is certified by `signers`.
+fn chain(genesis_members: &[&KeySigner], signers: &[&KeySigner], next: Vec<PeerRef>) -> Vec<(Block, Certificate)> {
+    let committee = Committee { epoch: 0, members: genesis_members.iter().map(|k| k.peer().clone()).collect() };
+    let genesis = genesis_block(CHUNK, &committee);
+    let gcert = Certificate { chunk: CHUNK, height: 0, view: 0, block: genesis.hash(), sigs: Vec::new() };
+    let block = Block {
+        chunk: CHUNK,
+        height: 1,
+        prev: genesis.hash(),
+        view: 0,
+        proposer: signers[0].peer().clone(),
+        epoch: 0,
+        committee: committee.digest(),
+        time: 1,
+        txs: vec![Tx::Put(forged()), Tx::Reconfigure { committee: next }],
+    };
+    let d = vote_digest(NET, CHUNK, 0, 1, Phase::Commit, &block.hash());
+    let sigs = signers.iter().map(|k| (k.peer().clone(), ByteBuf::from(k.sign(&d)))).collect();
+    let cert = Certificate { chunk: CHUNK, height: 1, view: 0, block: block.hash(), sigs };
+    vec![(genesis, gcert), (block, cert)]
+}
+
+struct Victim {
+    chunks: Chunks,
+    store: MemStore,
+    t0: Instant,
+    ms: u64,
+}
+
+impl Victim {
+    fn new(signer: Arc<KeySigner>) -> Victim {
+        let t0 = Instant::now();
+        let chunks = Chunks::new(ChunksConfig::default(), NET, signer, Vec::new(), t0);
+        Victim { chunks, store: MemStore::new(), t0, ms: 0 }
+    }
+
+    fn feed(&mut self, input: Input) -> Vec<Output> {
+        self.ms += 10;
+        self.chunks.handle(self.t0 + Duration::from_millis(self.ms), 1, input, &mut self.store);
+        std::iter::from_fn(|| self.chunks.poll_output()).collect()
+    }
+
+    fn message(&mut self, from: &KeySigner, body: Body) -> Vec<Output> {
+        self.feed(Input::Message { from: from.peer().clone(), msg: Message { chunk: CHUNK, body } })
+    }
+
+    fn holds_chain(&self) -> bool {
+        self.store.tip(CHUNK).ok().flatten().is_some() || self.chunks.replica(CHUNK).is_some()
+    }
+}
+
+fn asked_for_blocks(out: &[Output]) -> Vec<PeerRef> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send { to, msg } if matches!(msg.body, Body::GetBlocks { .. }) => Some(to.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn peers(keys: &[&KeySigner]) -> Vec<PeerRef> {
+    keys.iter().map(|k| k.peer().clone()).collect()
+}
+
+#[test]
+fn the_fabricated_chain_is_self_consistent_so_only_the_join_rule_stops_it() {
+    let (v, a, s1, s2, s3) = (key(1), key(9), key(2), key(3), key(4));
+    let planted = chain(&[&a], &[&a], peers(&[&v, &s1, &s2, &s3]));
+    let committee = Committee { epoch: 0, members: vec![a.peer().clone()] };
+    assert!(dhtr_ledger::verify::check_certificate(NET, CHUNK, &committee, &planted[1].1).is_ok());
+}
+
+#[test]
+fn one_message_from_an_attacker_plants_no_chain() {
+    let (v, a, s1, s2, s3) = (key(1), key(9), key(2), key(3), key(4));
+    let planted = chain(&[&a], &[&a], peers(&[&v, &s1, &s2, &s3]));
+    let mut victim = Victim::new(v.clone());
+
+    // Any message about the chunk: a vote, then the chain itself, unasked.
+    let d = vote_digest(NET, CHUNK, 0, 2, Phase::Prepare, &planted[1].0.hash());
+    let vote = dhtr_ledger::Vote {
+        phase: Phase::Prepare,
+        chunk: CHUNK,
+        view: 0,
+        height: 2,
+        block: planted[1].0.hash(),
+        voter: a.peer().clone(),
+        sig: ByteBuf::from(a.sign(&d)),
+    };
+    let out = victim.message(&a, Body::Vote(vote));
+    assert!(asked_for_blocks(&out).is_empty(), "never fetch from the sender: {out:?}");
+    assert!(out.iter().any(|o| matches!(o, Output::CheckRing { chunk } if *chunk == CHUNK)), "the ring is asked");
+    let out = victim.message(&a, Body::Blocks(planted.clone()));
+    assert!(asked_for_blocks(&out).is_empty());
+    assert!(out.iter().any(|o| matches!(o, Output::Event { event: ChunkEvent::Unsolicited, .. })));
+    assert!(!victim.holds_chain(), "unsolicited blocks are dropped");
+
+    // The victim's ring view is honest: it asks those members only.
+    let out = victim.feed(Input::Ring { chunk: CHUNK, members: peers(&[&v, &s1, &s2, &s3]), more: Vec::new() });
+    let mut asked = asked_for_blocks(&out);
+    asked.sort();
+    let mut want = peers(&[&s1, &s2, &s3]);
+    want.sort();
+    assert_eq!(asked, want, "the chain is asked of the ring's committee");
+    // The attacker keeps pushing its chain; the members hold nothing.
+    victim.message(&a, Body::Blocks(planted.clone()));
+    for s in [&s1, &s2, &s3] {
+        victim.message(s, Body::Blocks(Vec::new()));
+    }
+    victim.message(&a, Body::Blocks(planted));
+    assert!(!victim.holds_chain(), "no chain was planted");
+    assert_eq!(victim.store.rrset(CHUNK, "bank.example.", 1).ok().flatten(), None);
+}
+
+#[test]
+fn one_attacker_inside_the_committee_cannot_vouch_alone() {
+    let (v, a, s1, s2) = (key(1), key(9), key(2), key(3));
+    let planted = chain(&[&a], &[&a], peers(&[&v, &a, &s1, &s2]));
+    let mut victim = Victim::new(v.clone());
+    victim.message(&a, Body::Blocks(planted.clone()));
+    // The ring really puts the attacker in the committee (f = 1 of 4).
+    let out = victim.feed(Input::Ring { chunk: CHUNK, members: peers(&[&v, &a, &s1, &s2]), more: Vec::new() });
+    assert_eq!(asked_for_blocks(&out).len(), 3);
+    victim.message(&a, Body::Blocks(planted));
+    victim.message(&s1, Body::Blocks(Vec::new()));
+    let out = victim.message(&s2, Body::Blocks(Vec::new()));
+    assert!(!victim.holds_chain(), "f+1 = 2 members must vouch: {out:?}");
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Event { event: ChunkEvent::JoinFailed { .. }, .. })),
+        "the refused join is reported: {out:?}"
+    );
+}
+
+#[test]
+fn an_honest_chain_handed_over_is_adopted_when_f_plus_one_members_vouch() {
+    let (v, x, s1, s2, s3, a) = (key(1), key(5), key(2), key(3), key(4), key(9));
+    // The committee [S1, S2, S3, X] committed a hand-over to [V, S1, S2, S3].
+    let honest = chain(&[&s1, &s2, &s3, &x], &[&s1, &s2, &s3], peers(&[&v, &s1, &s2, &s3]));
+    let planted = chain(&[&a], &[&a], peers(&[&v, &s1, &s2, &s3]));
+    let mut victim = Victim::new(v.clone());
+    // The committing members announce the hand-over: a hint, not a source.
+    victim.message(&s1, Body::Blocks(honest[1..].to_vec()));
+    assert!(!victim.holds_chain());
+    victim.feed(Input::Ring { chunk: CHUNK, members: peers(&[&v, &s1, &s2, &s3]), more: Vec::new() });
+    // A liar outside the view answers first: ignored.
+    victim.message(&a, Body::Blocks(planted));
+    victim.message(&s1, Body::Blocks(honest.clone()));
+    assert!(!victim.holds_chain(), "one voucher is not enough");
+    let out = victim.message(&s2, Body::Blocks(honest.clone()));
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Event { event: ChunkEvent::Joined { height: 1 }, .. })),
+        "joined once f+1 agree: {out:?}"
+    );
+    let tip = victim.store.tip(CHUNK).ok().flatten().expect("a chain");
+    assert_eq!(tip.height, 1);
+    assert!(tip.committee.contains(v.peer()));
+    assert_eq!(victim.store.rrset(CHUNK, "bank.example.", 1).ok().flatten(), Some(forged()));
+}

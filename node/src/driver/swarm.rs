@@ -1,0 +1,240 @@
+//! Libp2p events as node-core inputs: requests and responses of the three
+//! peer protocols, bad messages (counted against their senders), identify
+//! (network check, observed addresses), listen and external addresses.
+
+use std::net::IpAddr;
+use std::time::{Instant, SystemTime};
+
+use dhtr_monitoring::Direction;
+use dhtr_node_core::wire::Refused;
+use dhtr_node_core::{BadMessage, Input, Protocol};
+use dhtr_protocol::{NodeInfo, PeerRef};
+use libp2p::metrics::Recorder;
+use libp2p::multiaddr::Protocol as MultiaddrProtocol;
+use libp2p::request_response::{self, InboundFailure, Message, OutboundFailure};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, identify};
+use tracing::{debug, info, warn};
+
+use super::Driver;
+use super::joining::to_multiaddrs;
+use crate::behaviour::{BehaviourEvent, identify_protocol};
+use crate::codec::{Inbound, is_bad_message};
+
+/// Distinct peers that must observe the same IP before an external address
+/// candidate on it is confirmed.
+const OBSERVERS_TO_CONFIRM: usize = 2;
+/// Most observed IPs remembered.
+const MAX_OBSERVED: usize = 4096;
+
+type ChordEvent = request_response::Event<Inbound<dhtr_protocol::WireRequest>, dhtr_protocol::Response>;
+type LedgerEvent = request_response::Event<Inbound<dhtr_ledger::msg::Message>, ()>;
+type RecordsEvent =
+    request_response::Event<Inbound<dhtr_node_core::records::RecordsRequest>, dhtr_node_core::records::RecordsResponse>;
+
+impl Driver {
+    pub(super) fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        self.p2p_metrics.record(&ev);
+        match ev {
+            SwarmEvent::Behaviour(BehaviourEvent::Chord(e)) => self.on_chord(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Ledger(e)) => self.on_ledger(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Records(e)) => self.on_records(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => {
+                self.p2p_metrics.record(&e);
+                self.on_identify(e);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => self.p2p_metrics.record(&e),
+            SwarmEvent::Behaviour(BehaviourEvent::Limits(_)) => {}
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!("listening on {address}/p2p/{}", self.swarm.local_peer_id());
+                if !self.listen_addrs.contains(&address) {
+                    self.listen_addrs.push(address);
+                }
+                self.core.set_my_addrs(self.advertised_wire());
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| a != &address);
+                self.core.set_my_addrs(self.advertised_wire());
+            }
+            SwarmEvent::ListenerError { error, .. } => warn!("listener error: {error}"),
+            SwarmEvent::ListenerClosed { addresses, reason, .. } => {
+                warn!(?addresses, "listener closed: {reason:?}");
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                if self.core.is_banned(Instant::now(), &PeerRef(peer_id.to_bytes())) {
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                }
+                self.metrics.set_connected_peers(self.swarm.connected_peers().count());
+            }
+            SwarmEvent::ConnectionClosed { .. } => {
+                self.metrics.set_connected_peers(self.swarm.connected_peers().count());
+            }
+            SwarmEvent::NewExternalAddrCandidate { address } => self.on_external_candidate(address),
+            SwarmEvent::ExternalAddrConfirmed { address } => {
+                info!("external address confirmed: {address}");
+                self.core.set_my_addrs(self.advertised_wire());
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                debug!(?peer_id, "outgoing connection failed: {error}");
+            }
+            _ => {}
+        }
+    }
+
+    fn banned(&self, peer: &PeerId) -> bool {
+        self.core.is_banned(Instant::now(), &PeerRef(peer.to_bytes()))
+    }
+
+    /// A peer sent something that is not a message of `protocol`: the
+    /// stream is dropped, and the core counts it against the peer.
+    fn misbehaved(&mut self, peer: PeerId, protocol: Protocol, refused: Refused) {
+        debug!(%peer, "bad {} message: {}", protocol.as_str(), refused.detail);
+        self.input(Input::Misbehaved { peer: PeerRef(peer.to_bytes()), protocol, bad: refused.bad });
+    }
+
+    /// An outbound request failed; a bad response counts against the peer.
+    fn outbound_failed(&mut self, peer: PeerId, protocol: Protocol, error: &OutboundFailure) {
+        match error {
+            OutboundFailure::Io(e) if is_bad_message(e) => {
+                let bad =
+                    if e.to_string().contains("exceeds") { BadMessage::Oversized } else { BadMessage::Undecodable };
+                self.misbehaved(peer, protocol, Refused { bad, detail: e.to_string() });
+            }
+            _ => debug!(%peer, "{} request failed: {error}", protocol.as_str()),
+        }
+    }
+
+    fn inbound_failed(&mut self, peer: PeerId, protocol: Protocol, error: &InboundFailure) {
+        match error {
+            InboundFailure::Timeout => self.metrics.stream_dropped(protocol.as_str(), "timeout"),
+            _ => debug!(%peer, "inbound {} request failed: {error}", protocol.as_str()),
+        }
+    }
+
+    fn on_chord(&mut self, e: ChordEvent) {
+        match e {
+            request_response::Event::Message { peer, message, .. } => match message {
+                // Dropping the channel unanswered closes the stream.
+                Message::Request { request, channel, .. } => {
+                    let request = match request {
+                        _ if self.banned(&peer) => return,
+                        Inbound::Request(r) => r,
+                        Inbound::Bad(refused) => return self.misbehaved(peer, Protocol::Chord, refused),
+                    };
+                    self.metrics.chord_request(Direction::In, request.body.kind());
+                    let from = NodeInfo::new(PeerRef(peer.to_bytes()), request.sender_addrs);
+                    self.joining.store.record_seen(peer, &to_multiaddrs(&from.addrs), SystemTime::now());
+                    if let Some(response) = self.core.handle_chord_request(Instant::now(), from, request.body) {
+                        let _ = self.swarm.behaviour_mut().chord.send_response(channel, response);
+                    }
+                    self.drain();
+                }
+                Message::Response { request_id, response } => {
+                    if let Some((id, _)) = self.chord_out.remove(&request_id) {
+                        self.input(Input::ChordResponse { id, response });
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
+                if let Some((id, kind)) = self.chord_out.remove(&request_id) {
+                    self.metrics.chord_request_failure(kind);
+                    self.input(Input::ChordFailure { id });
+                }
+                self.outbound_failed(peer, Protocol::Chord, &error);
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                self.inbound_failed(peer, Protocol::Chord, &error)
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_ledger(&mut self, e: LedgerEvent) {
+        match e {
+            request_response::Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+                let msg = match request {
+                    _ if self.banned(&peer) => return,
+                    Inbound::Request(m) => m,
+                    Inbound::Bad(refused) => return self.misbehaved(peer, Protocol::Ledger, refused),
+                };
+                let _ = self.swarm.behaviour_mut().ledger.send_response(channel, ());
+                self.metrics.ledger.message(Direction::In, msg.body.kind());
+                self.input(Input::Ledger { from: PeerRef(peer.to_bytes()), msg });
+            }
+            request_response::Event::Message { .. } | request_response::Event::ResponseSent { .. } => {}
+            request_response::Event::OutboundFailure { peer, error, .. } => {
+                debug!(%peer, "ledger message not delivered: {error}");
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                self.inbound_failed(peer, Protocol::Ledger, &error)
+            }
+        }
+    }
+
+    fn on_records(&mut self, e: RecordsEvent) {
+        match e {
+            request_response::Event::Message { peer, message, .. } => match message {
+                Message::Request { request, channel, .. } => {
+                    let request = match request {
+                        _ if self.banned(&peer) => return,
+                        Inbound::Request(r) => r,
+                        Inbound::Bad(refused) => return self.misbehaved(peer, Protocol::Records, refused),
+                    };
+                    let from = PeerRef(peer.to_bytes());
+                    if let Some(response) = self.core.handle_records_request(Instant::now(), &from, &request) {
+                        let _ = self.swarm.behaviour_mut().records.send_response(channel, response);
+                    }
+                }
+                Message::Response { request_id, response } => {
+                    if let Some(id) = self.records_out.remove(&request_id) {
+                        self.input(Input::RecordsResponse { id, response: Some(response) });
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure { request_id, peer, error, .. } => {
+                if let Some(id) = self.records_out.remove(&request_id) {
+                    self.input(Input::RecordsResponse { id, response: None });
+                }
+                self.outbound_failed(peer, Protocol::Records, &error);
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                self.inbound_failed(peer, Protocol::Records, &error)
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_identify(&mut self, e: identify::Event) {
+        if let identify::Event::Received { peer_id, info, .. } = e {
+            if info.protocol_version != identify_protocol(&self.settings) {
+                warn!(peer = %peer_id, theirs = %info.protocol_version, "peer is on another network; disconnecting");
+                let _ = self.swarm.disconnect_peer_id(peer_id);
+                return;
+            }
+            if let Some(ip) = ip_of(&info.observed_addr) {
+                if self.observers.len() >= MAX_OBSERVED && !self.observers.contains_key(&ip) {
+                    self.observers.clear();
+                }
+                self.observers.entry(ip).or_default().insert(peer_id);
+            }
+        }
+    }
+
+    /// Confirm an external address once enough distinct peers saw us at its
+    /// IP (identify has already translated the port to our listen port).
+    fn on_external_candidate(&mut self, address: Multiaddr) {
+        let Some(ip) = ip_of(&address) else { return };
+        let seen = self.observers.get(&ip).map_or(0, |s| s.len());
+        if seen >= OBSERVERS_TO_CONFIRM && !self.swarm.external_addresses().any(|a| a == &address) {
+            self.swarm.add_external_address(address);
+        }
+    }
+}
+
+fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
+    addr.iter().find_map(|p| match p {
+        MultiaddrProtocol::Ip4(ip) => Some(IpAddr::V4(ip)),
+        MultiaddrProtocol::Ip6(ip) => Some(IpAddr::V6(ip)),
+        _ => None,
+    })
+}
