@@ -62,7 +62,7 @@ bench: deps
 
 # The simulator table: N = 100, 1000, 10000.
 sim:
-	$(CARGO) run --release -p dhtr-protocol --example sim
+	$(CARGO) run --release -p dhtr-sim --example sim
 
 # Longer randomised simulation runs of the Chord and ledger cores (random
 # seeds, printed so a failure can be replayed with DHTR_SIM_SEEDS /
@@ -70,10 +70,10 @@ sim:
 soak:
 	@seeds=$$(for i in 1 2 3 4 5 6 7 8; do echo -n "$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '),"; done); \
 	seeds=$${seeds%,}; echo "DHTR_SIM_SEEDS=$$seeds"; \
-	DHTR_SIM_SEEDS=$$seeds $(CARGO) test --release -p dhtr-protocol --test sim -- --nocapture
+	DHTR_SIM_SEEDS=$$seeds $(CARGO) test --release -p dhtr-sim --test chord -- --nocapture
 	@seeds=$$(for i in $$(seq 1 200); do echo -n "$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '),"; done); \
 	seeds=$${seeds%,}; echo "DHTR_LEDGER_SEEDS=$$seeds"; \
-	DHTR_LEDGER_SEEDS=$$seeds $(CARGO) test --release -p dhtr-ledger --test consensus --test ring
+	DHTR_LEDGER_SEEDS=$$seeds $(CARGO) test --release -p dhtr-sim --test consensus --test ring
 
 # DNS figures against a local NSD hierarchy: cache-hit QPS vs Unbound (dnsperf),
 # latency of cold fallback resolutions and of network hits.

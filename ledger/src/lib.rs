@@ -9,19 +9,18 @@
 //! - [`replica`]: one chunk's PBFT state machine (sans-IO).
 //! - [`chunks`]: every chunk of one node, committees that follow the ring.
 //! - [`store`]: the storage trait and an in-memory store.
-//! - [`sim`]: a seeded network of replicas with Byzantine members.
-//! - [`ringsim`]: a seeded ring of nodes whose committees follow joins, leaves and crashes.
+//!
+//! The seeded simulations of committees and rings are in the dev-only
+//! `dhtr-sim` crate.
 
 pub mod chunks;
 pub mod local;
 pub mod msg;
 mod pending;
 pub mod replica;
-pub mod ringsim;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
 pub mod sign;
-pub mod sim;
 pub mod store;
 mod tally;
 pub mod types;

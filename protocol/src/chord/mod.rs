@@ -429,7 +429,8 @@ impl Chord {
             targets.push(p.clone());
         }
         self.leaving = Some(targets.len());
-        let ids: Vec<LookupId> = self.lookups.keys().copied().collect();
+        let mut ids: Vec<LookupId> = self.lookups.keys().copied().collect();
+        ids.sort_unstable();
         for id in ids {
             self.finish_lookup(now, id, Err(LookupError::Leaving));
         }
@@ -447,8 +448,11 @@ impl Chord {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        // RPC deadlines: retry, then declare the peer failed.
-        let expired: Vec<RequestId> = self.rpcs.iter().filter(|(_, r)| r.deadline <= now).map(|(id, _)| *id).collect();
+        // RPC deadlines: retry, then declare the peer failed. In id order, not
+        // the maps' (random) order, so the outputs are a function of the inputs.
+        let mut expired: Vec<RequestId> =
+            self.rpcs.iter().filter(|(_, r)| r.deadline <= now).map(|(id, _)| *id).collect();
+        expired.sort_unstable();
         for id in expired {
             let Some(rpc) = self.rpcs.remove(&id) else { continue };
             if rpc.attempts_left > 1 {
@@ -458,7 +462,9 @@ impl Chord {
                 self.rpc_failed(now, rpc);
             }
         }
-        let late: Vec<LookupId> = self.lookups.iter().filter(|(_, l)| l.deadline <= now).map(|(id, _)| *id).collect();
+        let mut late: Vec<LookupId> =
+            self.lookups.iter().filter(|(_, l)| l.deadline <= now).map(|(id, _)| *id).collect();
+        late.sort_unstable();
         for id in late {
             self.finish_lookup(now, id, Err(LookupError::Timeout));
         }

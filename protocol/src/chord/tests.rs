@@ -1,10 +1,10 @@
-//! Table tests of the core driven by hand, and small simulated rings.
+//! Table tests of the core driven by hand (the simulated rings are in the
+//! `dhtr-sim` crate's tests).
 
 use std::time::{Duration, Instant};
 
 use super::*;
 use crate::node::PeerRef;
-use crate::sim::{Sim, SimConfig};
 
 fn node(b: u8) -> NodeInfo {
     NodeInfo::new(PeerRef(vec![b; 38]), Vec::new())
@@ -86,50 +86,4 @@ fn closer_answers_pointing_backwards_are_ignored() {
         "{out:?}"
     );
     assert!(a.is_alone());
-}
-
-#[test]
-fn small_rings_converge_and_answer_correctly() {
-    for (n, seed) in [(2, 1), (3, 2), (5, 3), (16, 4), (40, 5)] {
-        let mut sim = Sim::new(SimConfig::new(n, seed));
-        assert!(sim.build_ring(Duration::from_secs(120)), "n={n}: all joined");
-        let took = sim.run_until_consistent(Duration::from_secs(120));
-        assert!(took.is_some(), "n={n}: ring never consistent: {}", sim.describe());
-        // Successor lists fill one position per stabilization round.
-        sim.run_for(Duration::from_secs(10));
-        let check = sim.check_lookups(50);
-        assert_eq!(check.correct, check.total, "n={n}: {check:?}");
-    }
-}
-
-#[test]
-fn graceful_leave_hands_over_neighbours() {
-    let mut sim = Sim::new(SimConfig::new(12, 9));
-    assert!(sim.build_ring(Duration::from_secs(60)));
-    assert!(sim.run_until_consistent(Duration::from_secs(120)).is_some());
-    sim.leave(3);
-    // Far less than the failure-detection time: the handover does the work.
-    sim.run_for(Duration::from_millis(300));
-    assert_eq!(sim.ring_consistency(), 1.0);
-}
-
-#[test]
-fn small_rings_forget_crashed_nodes() {
-    // With fewer nodes than the successor list length, lists wrap around
-    // the ring; a crashed node must not keep circulating through them.
-    for (n, seed) in [(4, 21), (6, 22), (8, 23)] {
-        let mut sim = Sim::new(SimConfig::new(n, seed));
-        assert!(sim.build_ring(Duration::from_secs(60)));
-        assert!(sim.run_until_consistent(Duration::from_secs(60)).is_some());
-        sim.run_for(Duration::from_secs(10));
-        sim.kill(1);
-        if n > 4 {
-            sim.kill(3);
-        }
-        let took = sim.run_until_consistent(Duration::from_secs(60));
-        assert!(took.is_some(), "n={n}: ring not repaired: {}", sim.describe());
-        sim.run_for(Duration::from_secs(10));
-        let check = sim.check_lookups(50);
-        assert_eq!(check.correct, check.total, "n={n}: {:?}", check.mismatches);
-    }
 }

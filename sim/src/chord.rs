@@ -3,19 +3,19 @@
 //!
 //! Used by the tests (`make test`) and by `make sim` (the `sim` example).
 //! An oracle computed from all live node ids says what every lookup and
-//! every successor/predecessor pointer should be.
+//! every successor/predecessor pointer should be. Time, the event queue,
+//! randomness and the network are the [`kit`](crate::kit)'s.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use dhtr_protocol::{
+    Chord, Config, Event, Input, LookupError, LookupId, LookupResult, NodeInfo, Output, PeerRef, Request, RequestId,
+    Response, RingId,
+};
+use rand::Rng;
 
-use crate::chord::{Chord, Config, Event, Input, LookupError, LookupId, LookupResult, Output, RequestId};
-use crate::node::{NodeInfo, PeerRef};
-use crate::ring::RingId;
-use crate::sched::Schedule;
-use crate::wire::{Request, Response};
+use crate::kit::{Envelope, Kit, Net, NetConfig, Passthrough, Timers};
 
 /// Parameters of one simulated network.
 #[derive(Clone, Debug)]
@@ -52,7 +52,7 @@ impl SimConfig {
 }
 
 /// Counters of the simulated network.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SimStats {
     /// Messages put on the network (requests and responses).
     pub messages: u64,
@@ -100,9 +100,27 @@ impl LookupCheck {
     }
 }
 
+/// What travels between simulated Chord nodes.
+#[derive(Clone, Debug)]
+pub enum Packet {
+    /// A request and the id its sender waits on.
+    Request {
+        /// The sender's request id.
+        id: RequestId,
+        /// The request.
+        request: Request,
+    },
+    /// The answer to request `id`.
+    Response {
+        /// The request id answered.
+        id: RequestId,
+        /// The answer.
+        response: Response,
+    },
+}
+
 enum What {
-    Request { from: usize, to: usize, id: RequestId, request: Request },
-    Response { to: usize, id: RequestId, response: Response },
+    Packet(Envelope<Packet>),
     Timer(usize),
     Join(usize),
 }
@@ -112,28 +130,24 @@ struct SimNode {
     core: Option<Chord>,
     alive: bool,
     joined: bool,
-    /// The wakeup currently scheduled for this node's core.
-    timer: Option<Duration>,
 }
 
 /// The simulated network.
 pub struct Sim {
     cfg: SimConfig,
-    base: Instant,
-    now: Duration,
-    rng: StdRng,
-    queue: Schedule<What>,
+    kit: Kit<What>,
+    net: Net<Packet>,
+    timers: Timers,
     nodes: Vec<SimNode>,
     by_peer: HashMap<PeerRef, usize>,
     results: HashMap<(usize, LookupId), Result<LookupResult, LookupError>>,
-    /// Network counters.
-    pub stats: SimStats,
+    stabilization_rounds: u64,
 }
 
 impl Sim {
     /// Create `cfg.nodes` nodes with random identities; none runs yet.
     pub fn new(cfg: SimConfig) -> Sim {
-        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let mut rng = crate::kit::rng(cfg.seed);
         let mut nodes = Vec::with_capacity(cfg.nodes);
         let mut by_peer = HashMap::with_capacity(cfg.nodes);
         for i in 0..cfg.nodes {
@@ -141,24 +155,39 @@ impl Sim {
             rng.fill(&mut peer[..]);
             let info = NodeInfo::new(PeerRef(peer), Vec::new());
             by_peer.insert(info.peer.clone(), i);
-            nodes.push(SimNode { info, core: None, alive: true, joined: false, timer: None });
+            nodes.push(SimNode { info, core: None, alive: true, joined: false });
         }
+        let mut net = NetConfig::latency(cfg.min_latency, cfg.max_latency);
+        net.loss = cfg.loss;
         Sim {
+            kit: Kit::with_rng(rng),
+            net: Net::new(net),
+            timers: Timers::new(cfg.nodes),
             cfg,
-            base: Instant::now(),
-            now: Duration::ZERO,
-            rng,
-            queue: Schedule::default(),
             nodes,
             by_peer,
             results: HashMap::new(),
-            stats: SimStats::default(),
+            stabilization_rounds: 0,
         }
     }
 
     /// Virtual time elapsed.
     pub fn now(&self) -> Duration {
-        self.now
+        self.kit.now()
+    }
+
+    /// Network counters.
+    pub fn stats(&self) -> SimStats {
+        SimStats {
+            messages: self.net.stats.sent,
+            dropped: self.net.stats.dropped,
+            stabilization_rounds: self.stabilization_rounds,
+        }
+    }
+
+    /// The network, to cut links or isolate nodes (see [`Net`]).
+    pub fn net_mut(&mut self) -> &mut Net<Packet> {
+        &mut self.net
     }
 
     /// The core of node `i`, if it has started.
@@ -178,11 +207,10 @@ impl Sim {
         self.start(0);
         self.nodes[0].joined = true;
         for i in 1..self.nodes.len() {
-            let at = self.now + self.cfg.join_spacing * i as u32;
-            self.schedule(at, What::Join(i));
+            self.kit.after(self.cfg.join_spacing * i as u32, What::Join(i));
         }
-        let deadline = self.now + limit;
-        while self.now < deadline {
+        let deadline = self.now() + limit;
+        while self.now() < deadline {
             if self.nodes.iter().all(|n| n.joined || !n.alive) {
                 return true;
             }
@@ -193,24 +221,24 @@ impl Sim {
 
     /// Run the network for `d` of virtual time.
     pub fn run_for(&mut self, d: Duration) {
-        let until = self.now + d;
-        while let Some((at, what)) = self.queue.pop_until(until) {
-            self.now = at;
+        let until = self.now() + d;
+        while let Some(what) = self.kit.next(until) {
             self.dispatch(what);
         }
-        self.now = until;
+        self.kit.finish(until);
     }
 
     /// Crash node `i`: it stops answering and sending, without a goodbye.
     pub fn kill(&mut self, i: usize) {
         if let Some(n) = self.nodes.get_mut(i) {
             n.alive = false;
+            self.net.set_down(i, true);
         }
     }
 
     /// Have node `i` leave gracefully; it stops once its neighbours were told.
     pub fn leave(&mut self, i: usize) {
-        let now = self.instant();
+        let now = self.kit.instant();
         if let Some(core) = self.nodes.get_mut(i).and_then(|n| n.core.as_mut()) {
             core.handle(now, Input::Leave);
             self.drain(i);
@@ -290,10 +318,10 @@ impl Sim {
     /// oracle's, checking each second; returns the virtual time it took, or
     /// `None` if `limit` passed first.
     pub fn run_until_consistent(&mut self, limit: Duration) -> Option<Duration> {
-        let start = self.now;
-        while self.now - start <= limit {
+        let start = self.now();
+        while self.now() - start <= limit {
             if self.ring_consistency() == 1.0 {
-                return Some(self.now - start);
+                return Some(self.now() - start);
             }
             self.run_for(Duration::from_secs(1));
         }
@@ -307,11 +335,11 @@ impl Sim {
         let live = self.live();
         let mut started = Vec::with_capacity(count);
         for _ in 0..count {
-            let i = live[self.rng.random_range(0..live.len())];
+            let i = live[self.kit.rng.random_range(0..live.len())];
             let mut key = [0u8; 32];
-            self.rng.fill(&mut key);
+            self.kit.rng.fill(&mut key);
             let key = RingId(key);
-            let now = self.instant();
+            let now = self.kit.instant();
             let Some(core) = self.nodes[i].core.as_mut() else { continue };
             let id = core.start_lookup(now, key);
             self.drain(i);
@@ -353,21 +381,8 @@ impl Sim {
         check
     }
 
-    fn instant(&self) -> Instant {
-        self.base + self.now
-    }
-
-    fn latency(&mut self) -> Duration {
-        let (lo, hi) = (self.cfg.min_latency.as_micros() as u64, self.cfg.max_latency.as_micros() as u64);
-        Duration::from_micros(if hi > lo { self.rng.random_range(lo..=hi) } else { lo })
-    }
-
-    fn schedule(&mut self, at: Duration, what: What) {
-        self.queue.push(at, what);
-    }
-
     fn start(&mut self, i: usize) {
-        let now = self.instant();
+        let now = self.kit.instant();
         self.nodes[i].core = Some(Chord::new(self.nodes[i].info.clone(), self.cfg.chord.clone(), now));
         self.drain(i);
     }
@@ -375,11 +390,11 @@ impl Sim {
     fn random_joined(&mut self, except: usize) -> Option<usize> {
         let pool: Vec<usize> =
             (0..self.nodes.len()).filter(|&k| k != except && self.nodes[k].alive && self.nodes[k].joined).collect();
-        if pool.is_empty() { None } else { Some(pool[self.rng.random_range(0..pool.len())]) }
+        if pool.is_empty() { None } else { Some(pool[self.kit.rng.random_range(0..pool.len())]) }
     }
 
     fn dispatch(&mut self, what: What) {
-        let now = self.instant();
+        let now = self.kit.instant();
         match what {
             What::Join(i) => {
                 if !self.nodes[i].alive {
@@ -397,11 +412,10 @@ impl Sim {
                 }
             }
             What::Timer(i) => {
-                let n = &mut self.nodes[i];
-                if n.timer != Some(self.now) {
+                if !self.timers.fire(i, self.kit.now()) {
                     return; // superseded by an earlier wakeup
                 }
-                n.timer = None;
+                let n = &mut self.nodes[i];
                 if let (true, Some(core)) = (n.alive, n.core.as_mut()) {
                     if core.poll_timeout().is_some_and(|t| t <= now) {
                         core.handle(now, Input::Timeout);
@@ -409,18 +423,18 @@ impl Sim {
                     self.drain(i);
                 }
             }
-            What::Request { from, to, id, request } => {
+            What::Packet(Envelope { from, to, msg: Packet::Request { id, request }, .. }) => {
                 let from_info = self.nodes[from].info.clone();
                 let n = &mut self.nodes[to];
                 let (true, Some(core)) = (n.alive, n.core.as_mut()) else {
-                    self.stats.dropped += 1;
+                    self.net.stats.dropped += 1;
                     return;
                 };
                 let response = core.handle_request(now, from_info, request);
                 self.drain(to);
-                self.transmit(from, What::Response { to: from, id, response });
+                self.transmit(Envelope::new(to, from, Packet::Response { id, response }));
             }
-            What::Response { to, id, response } => {
+            What::Packet(Envelope { to, msg: Packet::Response { id, response }, .. }) => {
                 let n = &mut self.nodes[to];
                 if let (true, Some(core)) = (n.alive, n.core.as_mut()) {
                     core.handle(now, Input::Response { id, response });
@@ -430,16 +444,9 @@ impl Sim {
         }
     }
 
-    /// Put a message on the wire: count it, maybe lose it, else deliver it
-    /// after a random latency.
-    fn transmit(&mut self, to: usize, what: What) {
-        self.stats.messages += 1;
-        if !self.nodes[to].alive || (self.cfg.loss > 0.0 && self.rng.random_bool(self.cfg.loss)) {
-            self.stats.dropped += 1;
-            return;
-        }
-        let at = self.now + self.latency();
-        self.schedule(at, what);
+    /// Put a message on the network.
+    fn transmit(&mut self, env: Envelope<Packet>) {
+        self.kit.send(&mut self.net, &mut Passthrough, env, What::Packet);
     }
 
     /// Carry out everything node `i`'s core asked for, then re-arm its timer.
@@ -449,9 +456,9 @@ impl Sim {
             let Some(out) = core.poll_output() else { break };
             match out {
                 Output::Send { id, to, request } => match self.by_peer.get(&to.peer).copied() {
-                    Some(j) => self.transmit(j, What::Request { from: i, to: j, id, request }),
+                    Some(j) => self.transmit(Envelope::new(i, j, Packet::Request { id, request })),
                     None => {
-                        let now = self.instant();
+                        let now = self.kit.instant();
                         if let Some(core) = self.nodes[i].core.as_mut() {
                             core.handle(now, Input::Failure { id });
                         }
@@ -463,25 +470,21 @@ impl Sim {
                 Output::Event(e) => self.on_event(i, e),
             }
         }
-        if let Some(t) = self.nodes[i].core.as_ref().and_then(|c| c.poll_timeout()) {
-            let at = t.saturating_duration_since(self.base).max(self.now);
-            let n = &mut self.nodes[i];
-            if n.timer.is_none_or(|x| at < x) {
-                n.timer = Some(at);
-                self.schedule(at, What::Timer(i));
-            }
-        }
+        let next = self.nodes[i].core.as_ref().and_then(|c| c.poll_timeout());
+        self.kit.wake(&mut self.timers, i, next, What::Timer(i));
     }
 
     fn on_event(&mut self, i: usize, e: Event) {
         match e {
             Event::Joined { .. } => self.nodes[i].joined = true,
             Event::JoinFailed { .. } | Event::Alone => {
-                let at = self.now + Duration::from_secs(1);
-                self.schedule(at, What::Join(i));
+                self.kit.after(Duration::from_secs(1), What::Join(i));
             }
-            Event::StabilizationRound => self.stats.stabilization_rounds += 1,
-            Event::Left => self.nodes[i].alive = false,
+            Event::StabilizationRound => self.stabilization_rounds += 1,
+            Event::Left => {
+                self.nodes[i].alive = false;
+                self.net.set_down(i, true);
+            }
             _ => {}
         }
     }

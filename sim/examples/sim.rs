@@ -1,11 +1,11 @@
 //! `make sim`: build simulated rings of 100, 1000 and 10000 nodes, let them
 //! stabilize, and print lookup hops, correctness and upkeep traffic.
 //!
-//! Usage: `cargo run --release -p dhtr-protocol --example sim [N...] [--seed S]`
+//! Usage: `cargo run --release -p dhtr-sim --example sim [N...] [--seed S]`
 
 use std::time::Duration;
 
-use dhtr_protocol::sim::{Sim, SimConfig};
+use dhtr_sim::chord::{Sim, SimConfig};
 
 fn main() {
     let mut sizes = Vec::new();
@@ -40,10 +40,10 @@ fn main() {
         eprintln!("N={n}: ring consistent {converged:?} later, {:.1} s wall", started.elapsed().as_secs_f64());
         sim.run_for(Duration::from_secs(30));
         // Upkeep traffic over a quiet minute.
-        let before = sim.stats.messages;
+        let before = sim.stats().messages;
         let quiet = Duration::from_secs(60);
         sim.run_for(quiet);
-        let per_node_s = (sim.stats.messages - before) as f64 / n as f64 / quiet.as_secs_f64();
+        let per_node_s = (sim.stats().messages - before) as f64 / n as f64 / quiet.as_secs_f64();
         let ring = sim.ring_consistency();
         let check = sim.check_lookups(2000.min(n * 2));
         println!(

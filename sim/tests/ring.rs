@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use dhtr_ledger::ringsim::{RingReport, RingSim, RingSimConfig};
+use dhtr_sim::ring::{RingReport, RingSim, RingSimConfig};
 
 fn seeds() -> Vec<u64> {
     std::env::var("DHTR_LEDGER_SEEDS")
@@ -132,4 +132,21 @@ fn a_transaction_submitted_once_commits_while_first_committees_settle() {
         client_retry: false,
         ..RingSimConfig::new(s, 4)
     });
+}
+
+#[test]
+fn a_seed_replays_the_same_run() {
+    let cfg = |s| RingSimConfig {
+        joins: vec![secs(10)],
+        crashes: vec![(1, secs(20), secs(40))],
+        stale_view: 0.5,
+        loss: 0.02,
+        duration: secs(90),
+        ..RingSimConfig::new(s, 5)
+    };
+    let run = |s| {
+        let (sim, r) = RingSim::new(cfg(s)).run();
+        (r.heights, r.messages, r.reconfigurations, r.joins, r.genesis_replaced, sim.describe())
+    };
+    assert_eq!(run(4), run(4));
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use dhtr_ledger::sim::{Behaviour, Sim, SimConfig};
+use dhtr_sim::committee::{Behaviour, Report, Sim, SimConfig};
 
 fn seeds() -> Vec<u64> {
     std::env::var("DHTR_LEDGER_SEEDS")
@@ -19,7 +19,7 @@ fn run(
     name: &str,
     live: bool,
     make: impl Fn(u64) -> SimConfig,
-    extra: impl Fn(&dhtr_ledger::sim::Report) -> Result<(), String>,
+    extra: impl Fn(&Report) -> Result<(), String>,
 ) -> usize {
     let seeds = seeds();
     for &seed in &seeds {
@@ -35,7 +35,7 @@ fn run(
     seeds.len()
 }
 
-fn none(_: &dhtr_ledger::sim::Report) -> Result<(), String> {
+fn none(_: &Report) -> Result<(), String> {
     Ok(())
 }
 
@@ -272,4 +272,22 @@ fn chaos_of_random_faults_within_f() {
         },
         none,
     );
+}
+
+#[test]
+fn a_seed_replays_the_same_run() {
+    let cfg = |s| SimConfig {
+        byzantine: vec![(2, Behaviour::Forger)],
+        loss: 0.05,
+        duplicate: 0.05,
+        partition: Some((Duration::from_secs(1), Duration::from_secs(5), vec![0])),
+        ..SimConfig::new(s, 4)
+    };
+    let run = |s| {
+        let (sim, r) = Sim::new(cfg(s)).run();
+        let mut rejected: Vec<_> = r.rejected.into_iter().collect();
+        rejected.sort_unstable();
+        (r.heights, r.messages, r.view_changes, r.equivocations, rejected, sim.describe())
+    };
+    assert_eq!(run(3), run(3));
 }

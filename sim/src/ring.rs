@@ -11,23 +11,23 @@
 //! committee of its epoch), liveness (every valid transaction committed),
 //! and reconfiguration safety (the committee at the tip is the ring's, and
 //! every member of it ends with the identical chain).
+//!
+//! [`Chunks`]: dhtr_ledger::chunks::Chunks
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use dhtr_protocol::sched::Schedule;
+use dhtr_ledger::chunks::{ChunkEvent, Chunks, ChunksConfig, Input, Output};
+use dhtr_ledger::replica::Config;
+use dhtr_ledger::sign::{KeySigner, Signer};
+use dhtr_ledger::store::{MemStore, Store};
+use dhtr_ledger::types::{Digest, Tx};
 use dhtr_protocol::{ChunkId, PeerRef};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
-use crate::chunks::{ChunkEvent, Chunks, ChunksConfig, Input, Output};
-use crate::msg;
-use crate::replica::Config;
-use crate::sign::{KeySigner, Signer};
-use crate::sim::{is_valid, put};
-use crate::store::{MemStore, Store};
-use crate::types::{Block, Certificate, Committee, Digest, Tx};
+use crate::kit::{Envelope, Kit, Net, NetConfig, Passthrough, Timers};
+use crate::ledger::{self, CLIENT_RETRY, Chain, Packet, agreement, is_valid, missing, put, verify_chain};
 
 /// A ring scenario.
 #[derive(Clone, Debug)]
@@ -108,11 +108,9 @@ pub struct RingReport {
 }
 
 const NETWORK: &str = "ringsim";
-const UNIX_BASE: u64 = 1_700_000_000;
-const CLIENT_RETRY: Duration = Duration::from_secs(3);
 
 enum What {
-    Deliver { to: usize, from: PeerRef, bytes: Vec<u8> },
+    Deliver(Envelope<Packet>),
     Timer(usize),
     Ring { node: usize, chunk: ChunkId },
     Validated { node: usize, chunk: ChunkId, block: Digest, verdicts: Vec<bool> },
@@ -129,16 +127,14 @@ struct Node {
     pos: u64,
     chunks: Option<Chunks>,
     store: MemStore,
-    timer: Option<Duration>,
 }
 
 /// The simulated ring.
 pub struct RingSim {
     cfg: RingSimConfig,
-    rng: StdRng,
-    base: Instant,
-    now: Duration,
-    queue: Schedule<What>,
+    kit: Kit<What>,
+    net: Net<Packet>,
+    timers: Timers,
     nodes: Vec<Node>,
     index: HashMap<PeerRef, usize>,
     /// Nodes on the ring now, and before the latest change (with its time).
@@ -155,25 +151,27 @@ pub struct RingSim {
 impl RingSim {
     /// Build the ring and schedule clients and membership changes.
     pub fn new(cfg: RingSimConfig) -> RingSim {
-        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let mut rng = crate::kit::rng(cfg.seed);
         let total = cfg.initial + cfg.joins.len();
         let mut nodes = Vec::new();
         for _ in 0..total {
-            let mut secret = [0u8; 32];
-            rng.fill(&mut secret);
-            let signer = Arc::new(KeySigner::from_secret(secret));
+            let signer = ledger::identity(&mut rng);
             let h = blake3::hash(&signer.peer().0);
             let mut p = [0u8; 8];
             p.copy_from_slice(&h.as_bytes()[..8]);
-            nodes.push(Node { signer, pos: u64::from_be_bytes(p), chunks: None, store: MemStore::new(), timer: None });
+            nodes.push(Node { signer, pos: u64::from_be_bytes(p), chunks: None, store: MemStore::new() });
         }
         let index = nodes.iter().enumerate().map(|(i, n)| (n.signer.peer().clone(), i)).collect();
         let ring: Vec<usize> = (0..cfg.initial).collect();
+        let mut net = Net::new(NetConfig { loss: cfg.loss, ..NetConfig::latency(cfg.delay.0, cfg.delay.1) });
+        // A node receives nothing until it runs.
+        for i in 0..total {
+            net.set_down(i, true);
+        }
         let mut sim = RingSim {
-            rng,
-            base: Instant::now(),
-            now: Duration::ZERO,
-            queue: Schedule::default(),
+            kit: Kit::with_rng(rng),
+            net,
+            timers: Timers::new(total),
             nodes,
             index,
             before: ring.clone(),
@@ -198,22 +196,22 @@ impl RingSim {
                 } else {
                     put(&format!("evil{k}.chunk{c}.example."), b"forged")
                 };
-                let at = Duration::from_micros(sim.rng.random_range(0..=sim.cfg.submit_window.as_micros() as u64));
-                sim.queue.push(at, What::Submit { chunk, tx });
+                let at = ledger::submit_time(&mut sim.kit.rng, sim.cfg.submit_window);
+                sim.kit.schedule(at, What::Submit { chunk, tx });
             }
         }
         if sim.cfg.client_retry {
-            sim.queue.push(CLIENT_RETRY, What::Retry);
+            sim.kit.schedule(CLIENT_RETRY, What::Retry);
         }
         for (k, at) in sim.cfg.joins.clone().into_iter().enumerate() {
-            sim.queue.push(at, What::Join(sim.cfg.initial + k));
+            sim.kit.schedule(at, What::Join(sim.cfg.initial + k));
         }
         for (i, at) in sim.cfg.leaves.clone() {
-            sim.queue.push(at, What::Leave(i));
+            sim.kit.schedule(at, What::Leave(i));
         }
         for (i, down, up) in sim.cfg.crashes.clone() {
-            sim.queue.push(down, What::Crash(i));
-            sim.queue.push(up, What::Restart(i));
+            sim.kit.schedule(down, What::Crash(i));
+            sim.kit.schedule(up, What::Restart(i));
         }
         sim
     }
@@ -235,8 +233,9 @@ impl RingSim {
         };
         let n = &mut self.nodes[i];
         let signer: Arc<dyn Signer + Send + Sync> = n.signer.clone();
-        n.chunks = Some(Chunks::new(cfg, NETWORK, signer, n.store.chunks(), self.base + self.now));
-        n.timer = None;
+        n.chunks = Some(Chunks::new(cfg, NETWORK, signer, n.store.chunks(), self.kit.instant()));
+        self.net.set_down(i, false);
+        self.timers.clear(i);
         self.drain(i);
     }
 
@@ -252,25 +251,24 @@ impl RingSim {
     fn change_ring(&mut self, f: impl FnOnce(&mut Vec<usize>)) {
         self.before = self.ring.clone();
         f(&mut self.ring);
-        self.changed = self.now;
+        self.changed = self.kit.now();
     }
 
     /// Run to the end.
     pub fn run(mut self) -> (RingSim, RingReport) {
         let end = self.cfg.duration;
-        while let Some((at, what)) = self.queue.pop_until(end) {
-            self.now = at;
+        while let Some(what) = self.kit.next(end) {
             self.dispatch(what);
         }
-        self.now = end;
+        self.kit.finish(end);
         let mut report = std::mem::take(&mut self.report);
+        report.messages = self.net.stats.sent;
         report.heights = (0..self.cfg.chunks).map(|c| self.longest(ChunkId(c)).len() as u64).collect();
         (self, report)
     }
 
     fn input(&mut self, i: usize, input: Input) {
-        let now = self.base + self.now;
-        let unix = UNIX_BASE + self.now.as_secs();
+        let (now, unix) = (self.kit.instant(), ledger::unix(self.kit.now()));
         let n = &mut self.nodes[i];
         let Some(c) = n.chunks.as_mut() else { return };
         c.handle(now, unix, input, &mut n.store);
@@ -279,19 +277,20 @@ impl RingSim {
 
     fn dispatch(&mut self, what: What) {
         match what {
-            What::Deliver { to, from, bytes } => {
-                if let Ok(m) = msg::decode(&bytes) {
-                    self.input(to, Input::Message { from, msg: m });
+            What::Deliver(env) => {
+                if let Ok(m) = env.msg.decode() {
+                    let from = self.nodes[env.from].signer.peer().clone();
+                    self.input(env.to, Input::Message { from, msg: m });
                 }
             }
             What::Timer(i) => {
-                if self.nodes[i].timer == Some(self.now) {
-                    self.nodes[i].timer = None;
+                if self.timers.fire(i, self.kit.now()) {
                     self.input(i, Input::Timeout);
                 }
             }
             What::Ring { node, chunk } => {
-                let lagging = self.now < self.changed + self.cfg.lag && self.rng.random_bool(self.cfg.stale_view);
+                let lagging =
+                    self.kit.now() < self.changed + self.cfg.lag && self.kit.rng.random_bool(self.cfg.stale_view);
                 let view = if lagging { self.before.clone() } else { self.ring.clone() };
                 let mut members = self.committee_on(&view, chunk, 2 * self.cfg.committee);
                 let more = members.split_off(members.len().min(self.cfg.committee));
@@ -305,28 +304,23 @@ impl RingSim {
                 self.submit(chunk, tx);
             }
             What::Retry => {
-                let committed: HashSet<Digest> = (0..self.cfg.chunks)
-                    .flat_map(|c| self.longest(ChunkId(c)))
-                    .flat_map(|(b, _)| b.txs.into_iter().map(|t| t.id()))
-                    .collect();
+                let longest: Vec<Chain> = (0..self.cfg.chunks).map(|c| self.longest(ChunkId(c))).collect();
+                let committed = ledger::tx_ids(&longest);
                 let again: Vec<(ChunkId, Tx)> =
                     self.txs.iter().filter(|(_, t)| !committed.contains(&t.id())).cloned().collect();
                 for (chunk, tx) in again {
                     self.submit(chunk, tx);
                 }
-                self.queue.push(self.now + CLIENT_RETRY, What::Retry);
+                self.kit.after(CLIENT_RETRY, What::Retry);
             }
             What::Join(i) => {
                 self.change_ring(|r| r.push(i));
                 self.start(i);
             }
-            What::Leave(i) => {
+            What::Leave(i) | What::Crash(i) => {
                 self.change_ring(|r| r.retain(|&x| x != i));
                 self.nodes[i].chunks = None;
-            }
-            What::Crash(i) => {
-                self.change_ring(|r| r.retain(|&x| x != i));
-                self.nodes[i].chunks = None;
+                self.net.set_down(i, true);
             }
             What::Restart(i) => {
                 self.change_ring(|r| r.push(i));
@@ -340,7 +334,7 @@ impl RingSim {
         if self.ring.is_empty() {
             return;
         }
-        let via = self.ring[self.rng.random_range(0..self.ring.len())];
+        let via = self.ring[self.kit.rng.random_range(0..self.ring.len())];
         let members = self.committee_on(&self.ring.clone(), chunk, self.cfg.committee);
         self.input(via, Input::Submit { chunk, tx, members });
     }
@@ -349,24 +343,18 @@ impl RingSim {
         while let Some(out) = self.nodes[i].chunks.as_mut().and_then(Chunks::poll_output) {
             match out {
                 Output::Send { to, msg } => {
-                    self.report.messages += 1;
                     let Some(&j) = self.index.get(&to) else { continue };
-                    if self.nodes[j].chunks.is_none() || self.rng.random_bool(self.cfg.loss) {
-                        continue;
-                    }
-                    let (lo, hi) = (self.cfg.delay.0.as_micros() as u64, self.cfg.delay.1.as_micros() as u64);
-                    let at = self.now + Duration::from_micros(self.rng.random_range(lo..=hi.max(lo)));
-                    let from = self.nodes[i].signer.peer().clone();
-                    self.queue.push(at, What::Deliver { to: j, from, bytes: msg::encode(&msg) });
+                    let env = Envelope::new(i, j, Packet::Msg(Box::new(msg)));
+                    self.kit.send(&mut self.net, &mut Passthrough, env, What::Deliver);
                 }
                 Output::Validate { chunk, block, txs } => {
                     let verdicts = txs.iter().map(is_valid).collect();
-                    let at = self.now + Duration::from_millis(self.rng.random_range(1..30));
-                    self.queue.push(at, What::Validated { node: i, chunk, block, verdicts });
+                    let delay = ledger::validation_delay(&mut self.kit.rng);
+                    self.kit.after(delay, What::Validated { node: i, chunk, block, verdicts });
                 }
                 Output::CheckRing { chunk } => {
-                    let at = self.now + Duration::from_millis(self.rng.random_range(1..20));
-                    self.queue.push(at, What::Ring { node: i, chunk });
+                    let delay = Duration::from_millis(self.kit.rng.random_range(1..20));
+                    self.kit.after(delay, What::Ring { node: i, chunk });
                 }
                 Output::Committed { .. } => {}
                 Output::Event { chunk, event } => match event {
@@ -380,17 +368,11 @@ impl RingSim {
             }
         }
         let next = self.nodes[i].chunks.as_ref().and_then(Chunks::poll_timeout);
-        if let Some(t) = next {
-            let at = t.saturating_duration_since(self.base).max(self.now);
-            if self.nodes[i].timer.is_none_or(|x| at < x) {
-                self.nodes[i].timer = Some(at);
-                self.queue.push(at, What::Timer(i));
-            }
-        }
+        self.kit.wake(&mut self.timers, i, next, What::Timer(i));
     }
 
     /// The longest chain of a chunk held anywhere (decided blocks only).
-    fn longest(&self, chunk: ChunkId) -> Vec<(Block, Certificate)> {
+    fn longest(&self, chunk: ChunkId) -> Chain {
         self.nodes.iter().map(|n| n.store.chain(chunk)).max_by_key(Vec::len).unwrap_or_default()
     }
 
@@ -433,20 +415,13 @@ impl RingSim {
         }
         for c in 0..self.cfg.chunks {
             let chunk = ChunkId(c);
-            let chains: Vec<(usize, Vec<(Block, Certificate)>)> = (0..self.nodes.len())
+            let chains: Vec<(usize, Chain)> = (0..self.nodes.len())
                 .map(|i| (i, self.nodes[i].store.chain(chunk)))
                 .filter(|(_, ch)| ch.len() > 1)
                 .collect();
-            let longest = chains.iter().map(|(_, ch)| ch.len()).max().unwrap_or(0);
-            for h in 0..longest {
-                let hashes: HashSet<Digest> =
-                    chains.iter().filter_map(|(_, ch)| ch.get(h)).map(|(b, _)| b.hash()).collect();
-                if hashes.len() > 1 {
-                    return Err(format!("chunk {c}: agreement violated at height {h}"));
-                }
-            }
+            agreement(chains.iter().map(|(_, ch)| ch)).map_err(|e| format!("chunk {c}: {e}"))?;
             for (i, ch) in &chains {
-                verify_chain(chunk, ch).map_err(|e| format!("chunk {c} at node {i}: {e}"))?;
+                verify_chain(NETWORK, chunk, ch, None).map_err(|e| format!("chunk {c} at node {i}: {e}"))?;
             }
             if !expect_live {
                 continue;
@@ -454,8 +429,7 @@ impl RingSim {
             let Some((_, best)) = chains.iter().max_by_key(|(_, ch)| ch.len()) else {
                 return Err(format!("liveness: chunk {c} has no decided chain"));
             };
-            let committed: HashSet<Digest> = best.iter().flat_map(|(b, _)| b.txs.iter().map(Tx::id)).collect();
-            let missing = self.valid.get(&chunk).map_or(0, |v| v.iter().filter(|id| !committed.contains(id)).count());
+            let missing = self.valid.get(&chunk).map_or(0, |v| missing(best, v));
             if missing > 0 {
                 return Err(format!("liveness: chunk {c} misses {missing} valid transactions"));
             }
@@ -474,33 +448,4 @@ impl RingSim {
         }
         Ok(())
     }
-}
-
-/// A chain from genesis: hash links, the genesis shape, and every
-/// certificate against the committee of its epoch; every `Put` valid.
-fn verify_chain(chunk: ChunkId, chain: &[(Block, Certificate)]) -> Result<(), String> {
-    let Some((genesis, _)) = chain.first() else { return Ok(()) };
-    let mut committee = match genesis.txs.as_slice() {
-        [Tx::Reconfigure { committee }] => Committee { epoch: 0, members: committee.clone() },
-        _ => return Err("genesis holds no committee".into()),
-    };
-    let mut prev = genesis.hash();
-    for (b, cert) in &chain[1..] {
-        if b.prev != prev || cert.block != b.hash() {
-            return Err(format!("height {}: broken hash link", b.height));
-        }
-        if crate::verify::check_certificate(NETWORK, chunk, &committee, cert).is_err() {
-            return Err(format!("height {}: certificate does not verify against epoch {}", b.height, committee.epoch));
-        }
-        if let Some(bad) = b.txs.iter().find(|t| matches!(t, Tx::Put(_)) && !is_valid(t)) {
-            return Err(format!("validity violated at height {}: {bad:?}", b.height));
-        }
-        for t in &b.txs {
-            if let Tx::Reconfigure { committee: m } = t {
-                committee = Committee { epoch: committee.epoch + 1, members: m.clone() };
-            }
-        }
-        prev = b.hash();
-    }
-    Ok(())
 }
