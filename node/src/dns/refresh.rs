@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use dhtr_ledger::{RRset, Tx};
 use dhtr_monitoring::dns_metrics::DnsMetrics;
 use dhtr_resolver::iterative::Iterative;
+use dhtr_resolver::pipeline::{Current, current, unix_now};
 use tracing::debug;
 
-use super::{Current, current, unix_now};
 use crate::handle::NodeHandle;
 
 /// How long a refresh just proposed is not proposed again (a committed

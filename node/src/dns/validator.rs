@@ -9,8 +9,8 @@
 use dhtr_ledger::Tx;
 use dhtr_monitoring::dns_metrics::DnsMetrics;
 use dhtr_resolver::iterative::Iterative;
+use dhtr_resolver::pipeline::{Current, current, unix_now};
 
-use super::{Current, current};
 use crate::ledger::validator::{Validator, Verdicts};
 
 /// Checks `Put`s by resolving them again.
@@ -102,7 +102,7 @@ async fn check_put(iterative: &Iterative, floor: u32, rr: &dhtr_ledger::RRset) -
     }
     // The fetch time decides when the record expires: it must be about now
     // (a proposer could otherwise keep a record alive forever).
-    let now = super::unix_now();
+    let now = unix_now();
     if rr.fetched_at > now + FETCH_SKEW || rr.fetched_at + FETCH_AGE < now {
         return "bad_fetch_time";
     }
@@ -136,7 +136,7 @@ mod tests {
         let Ok(rt) = rt else { panic!("runtime") };
         // No root servers: reaching the resolver would say "unresolvable".
         let it = Iterative::new(IterConfig::with_roots(Vec::new()));
-        let now = crate::dns::unix_now();
+        let now = unix_now();
         rt.block_on(async {
             assert_eq!(check_put(&it, 30, &rr(5, now)).await, "ttl_floor");
             assert_eq!(check_put(&it, 30, &rr(300, now + 3600)).await, "bad_fetch_time");

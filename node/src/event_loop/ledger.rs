@@ -375,7 +375,7 @@ impl NodeLoop {
             for rr in records {
                 let h = blake3::hash(&dhtr_ledger::types::cbor(&(&rr.name, rr.rtype)));
                 let pick = u64::from_le_bytes(h.as_bytes()[..8].try_into().unwrap_or([0; 8])) as usize % members.len();
-                if members[pick] == self.led.me && crate::dns::convert::remaining_ttl(&rr, now) == 0 {
+                if members[pick] == self.led.me && dhtr_resolver::pipeline::convert::remaining_ttl(&rr, now) == 0 {
                     let unused = self.rec.unused(&rr.name, rr.rtype, self.settings.dns.unused_after);
                     out.push((rr, unused));
                     if out.len() >= MAX {
