@@ -157,6 +157,7 @@ impl<T> Reads<T> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use dhtr_ledger::RRset;

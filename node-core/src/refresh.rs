@@ -217,6 +217,7 @@ impl ReadLog {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use dhtr_ledger::MemStore;

@@ -260,6 +260,7 @@ pub fn test_record(name: &str) -> RRset {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

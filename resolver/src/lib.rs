@@ -10,10 +10,15 @@
 //!   to the node's [`frontend::Handler`].
 //! - [`iterative`]: the iterative resolver from the root servers (RFC 1034
 //!   §5.3.3), for names the network does not hold and for checking proposals.
+//! - [`pipeline`]: the DNS policy behind the cache — the committee read
+//!   (CNAMEs followed through the network), the fallback to the roots, the
+//!   insertion of what they said, serve-stale — over a [`pipeline::Network`]
+//!   the node implements; and the canonical RRsets of the ledger.
 
 pub mod answer;
 pub mod cache;
 pub mod frontend;
 pub mod iterative;
+pub mod pipeline;
 
 pub use answer::{Question, Resolution, ResolveError, Source};

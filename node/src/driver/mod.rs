@@ -14,6 +14,7 @@ use dhtr_monitoring::{ApiError, Direction, LookupOutcome, Metrics, StatusReport,
 use dhtr_node_core::resolve::{ResolveId, Resolved};
 use dhtr_node_core::{Input, NodeCore, Output, Token};
 use dhtr_protocol::{Addr, LookupError, NodeInfo, RequestId, WireRequest};
+use dhtr_resolver::pipeline::Current;
 use futures::StreamExt;
 use libp2p::request_response::OutboundRequestId;
 use libp2p::{Multiaddr, PeerId, Swarm};
@@ -183,12 +184,12 @@ impl Driver {
                 Output::Resolve(r) => {
                     let (iterative, tx) = (self.iterative.clone(), self.resolved_tx.clone());
                     tokio::spawn(async move {
-                        let current = crate::dns::current(&iterative, &r.name, r.rtype, r.fetched_at);
+                        let current = dhtr_resolver::pipeline::current(&iterative, &r.name, r.rtype, r.fetched_at);
                         let resolved = match tokio::time::timeout(RESOLVE_LIMIT, current).await {
-                            Ok(crate::dns::Current::Records(rr)) => Resolved::Records(rr),
-                            Ok(crate::dns::Current::NotInAnswer) => Resolved::NotInAnswer,
-                            Ok(crate::dns::Current::Negative) => Resolved::Negative,
-                            Ok(crate::dns::Current::Failed) | Err(_) => Resolved::Failed,
+                            Ok(Current::Records(rr)) => Resolved::Records(rr),
+                            Ok(Current::NotInAnswer) => Resolved::NotInAnswer,
+                            Ok(Current::Negative) => Resolved::Negative,
+                            Ok(Current::Failed) | Err(_) => Resolved::Failed,
                         };
                         let _ = tx.send((r.id, resolved));
                     });

@@ -17,7 +17,7 @@ pub fn history_report(name: String, rtype: u16, read: ReadOutcome) -> dhtr_monit
             let rtype_name = hickory_proto::rr::RecordType::from(e.rtype).to_string();
             let (op, ttl, records) = match &e.rrset {
                 Some(rr) => {
-                    let records = crate::dns::convert::records_of(rr, rr.ttl)
+                    let records = dhtr_resolver::pipeline::convert::records_of(rr, rr.ttl)
                         .map(|rs| rs.iter().map(|r| r.data.to_string()).collect())
                         .unwrap_or_else(|_| rr.rdata.iter().map(hex::encode).collect());
                     ("put", rr.ttl, records)

@@ -16,7 +16,7 @@ use super::config::FrontendConfig;
 use super::ratelimit::{RateLimiter, Verdict};
 use super::response::{Response, failure_response, rcode_response, resolution_response, truncated_response};
 use super::wire::{Parsed, Request, parse};
-use super::{Handler, Observer, Transport};
+use super::{DropReason, Handler, Observer, Transport};
 use crate::answer::{Question, ResolveError, Source};
 use crate::cache::AnswerCache;
 
@@ -132,14 +132,14 @@ impl<H: Handler, O: Observer> Engine<H, O> {
         let payload = self.cfg.udp_payload;
         let req = match parse(packet, true, payload) {
             Parsed::Query(req) => req,
-            _ => return self.observer.dropped("rate_limited"),
+            _ => return self.observer.dropped(DropReason::RateLimited),
         };
         match (reply.transport(), verdict) {
             (Transport::Udp, Verdict::Slip) => {
-                self.observer.dropped("rate_limited");
+                self.observer.dropped(DropReason::RateLimited);
                 reply.send(truncated_response(&req, payload).bytes).await;
             }
-            (Transport::Udp, _) => self.observer.dropped("rate_limited"),
+            (Transport::Udp, _) => self.observer.dropped(DropReason::RateLimited),
             (Transport::Tcp, _) => {
                 let resp = rcode_response(&req, ResponseCode::Refused, payload);
                 self.send(reply, resp, None, started).await;
@@ -150,7 +150,7 @@ impl<H: Handler, O: Observer> Engine<H, O> {
     /// Sends `resp` and tells the observer.
     async fn send(&self, reply: Reply, resp: Response, source: Option<Source>, started: Instant) {
         if resp.bytes.is_empty() {
-            return self.observer.dropped("unencodable");
+            return self.observer.dropped(DropReason::Unencodable);
         }
         let transport = reply.transport();
         reply.send(resp.bytes).await;
@@ -161,7 +161,7 @@ impl<H: Handler, O: Observer> Engine<H, O> {
     fn miss(self: &Arc<Self>, waiter: Waiter) {
         let key = waiter.req.question.key();
         {
-            let Ok(mut inflight) = self.inflight.lock() else { return self.observer.dropped("overloaded") };
+            let Ok(mut inflight) = self.inflight.lock() else { return self.observer.dropped(DropReason::Overloaded) };
             if let Some(waiters) = inflight.get_mut(&key) {
                 if waiters.len() < self.cfg.max_waiters {
                     return waiters.push(waiter);
@@ -173,7 +173,7 @@ impl<H: Handler, O: Observer> Engine<H, O> {
                 return;
             }
         }
-        self.observer.dropped("overloaded");
+        self.observer.dropped(DropReason::Overloaded);
     }
 
     /// Resolves `key` with the handler (bounded by the resolve timeout),

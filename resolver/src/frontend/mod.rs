@@ -47,9 +47,43 @@ pub trait Observer: Send + Sync + 'static {
     /// RCODEs decided by the front end itself and for failed resolutions),
     /// its RCODE, the transport and the time since the query arrived.
     fn answered(&self, source: Option<Source>, rcode: ResponseCode, transport: Transport, elapsed: Duration);
-    /// A query got no response: "rate_limited", "unparseable", "response",
-    /// "oversized", "overloaded", "tcp_connections", "unencodable".
-    fn dropped(&self, reason: &'static str);
+    /// A query got no response, for this reason.
+    fn dropped(&self, reason: DropReason);
+}
+
+/// Why a query got no response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The client is over its rate limit (on UDP; a slipped truncated
+    /// response counts here too).
+    RateLimited,
+    /// Not even a DNS header.
+    Unparseable,
+    /// A response, not a query (answering responses invites loops).
+    Response,
+    /// A TCP message longer than the front end accepts.
+    Oversized,
+    /// Too many questions being resolved, or too many clients waiting for one.
+    Overloaded,
+    /// Too many TCP connections.
+    TcpConnections,
+    /// The response could not be encoded.
+    Unencodable,
+}
+
+impl DropReason {
+    /// The metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::RateLimited => "rate_limited",
+            DropReason::Unparseable => "unparseable",
+            DropReason::Response => "response",
+            DropReason::Oversized => "oversized",
+            DropReason::Overloaded => "overloaded",
+            DropReason::TcpConnections => "tcp_connections",
+            DropReason::Unencodable => "unencodable",
+        }
+    }
 }
 
 /// The transport a query came over.

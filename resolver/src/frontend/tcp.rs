@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout, timeout_at};
 
 use super::engine::{Engine, Reply};
-use super::{Handler, Observer};
+use super::{DropReason, Handler, Observer};
 
 type Outgoing = (Vec<u8>, OwnedSemaphorePermit);
 
@@ -35,7 +35,7 @@ pub(crate) async fn serve<H: Handler, O: Observer>(engine: Arc<Engine<H, O>>, li
         };
         while connections.try_join_next().is_some() {}
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            engine.observer.dropped("tcp_connections");
+            engine.observer.dropped(DropReason::TcpConnections);
             continue;
         };
         connections.spawn(connection(Arc::clone(&engine), stream, peer, slot));
@@ -87,7 +87,7 @@ async fn read_loop<H: Handler, O: Observer>(
         while let [hi, lo, rest @ ..] = buf.as_slice() {
             let len = usize::from(u16::from_be_bytes([*hi, *lo]));
             if len > max {
-                return engine.observer.dropped("oversized");
+                return engine.observer.dropped(DropReason::Oversized);
             }
             if rest.len() < len {
                 break;

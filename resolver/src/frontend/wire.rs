@@ -6,6 +6,7 @@ use hickory_proto::op::{Header, Message, MessageType, Metadata, OpCode, Response
 use hickory_proto::rr::{DNSClass, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
+use super::DropReason;
 use super::response::{Ede, Response, error_response};
 use crate::answer::Question;
 
@@ -48,7 +49,7 @@ pub(crate) enum Parsed {
     /// Answer this at once.
     Reply(Response),
     /// No answer (the reason, for metrics).
-    Drop(&'static str),
+    Drop(DropReason),
 }
 
 /// Reads `packet` from a client; `allowed` says whether the ACL lets it in.
@@ -60,9 +61,9 @@ pub(crate) enum Parsed {
 /// transfers. A packet without a readable header, or a response, is
 /// dropped (answering responses invites loops).
 pub(crate) fn parse(packet: &[u8], allowed: bool, our_payload: u16) -> Parsed {
-    let Ok(header) = Header::read(&mut BinDecoder::new(packet)) else { return Parsed::Drop("unparseable") };
+    let Ok(header) = Header::read(&mut BinDecoder::new(packet)) else { return Parsed::Drop(DropReason::Unparseable) };
     if header.message_type == MessageType::Response {
-        return Parsed::Drop("response");
+        return Parsed::Drop(DropReason::Response);
     }
     let meta = header.metadata;
     // Decoded only with exactly one question: the decoder sizes an
@@ -162,8 +163,8 @@ mod tests {
     #[test]
     fn garbage_never_panics() {
         let ok = query("www.example.", RecordType::A).to_vec().unwrap();
-        assert!(matches!(parse(&[], true, 1232), Parsed::Drop("unparseable")));
-        assert!(matches!(parse(&ok[..11], true, 1232), Parsed::Drop("unparseable")));
+        assert!(matches!(parse(&[], true, 1232), Parsed::Drop(DropReason::Unparseable)));
+        assert!(matches!(parse(&ok[..11], true, 1232), Parsed::Drop(DropReason::Unparseable)));
         assert_eq!(rcode(parse(&ok[..14], true, 1232)), ResponseCode::FormErr);
         // QDCOUNT 65535 and nothing after the header.
         assert_eq!(rcode(parse(&[0x12, 0x34, 1, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0], true, 1232)), ResponseCode::FormErr);
@@ -172,7 +173,7 @@ mod tests {
         assert_eq!(rcode(parse(&garbage, true, 1232)), ResponseCode::FormErr);
         let mut response = ok.clone();
         response[2] |= 0x80;
-        assert!(matches!(parse(&response, true, 1232), Parsed::Drop("response")));
+        assert!(matches!(parse(&response, true, 1232), Parsed::Drop(DropReason::Response)));
         // Every prefix and a few bit flips of a valid query.
         for n in 0..ok.len() {
             let _ = parse(&ok[..n], true, 1232);

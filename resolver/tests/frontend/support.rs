@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dhtr_resolver::frontend::{Frontend, FrontendConfig, Handler, Observer, Transport};
+use dhtr_resolver::frontend::{DropReason, Frontend, FrontendConfig, Handler, Observer, Transport};
 use dhtr_resolver::{Question, Resolution, ResolveError, Source};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, SOA, TXT};
@@ -84,8 +84,8 @@ impl Observer for Counts {
     fn answered(&self, _: Option<Source>, _: ResponseCode, _: Transport, _: Duration) {
         self.answered.fetch_add(1, Ordering::SeqCst);
     }
-    fn dropped(&self, reason: &'static str) {
-        *self.dropped.lock().unwrap().entry(reason).or_default() += 1;
+    fn dropped(&self, reason: DropReason) {
+        *self.dropped.lock().unwrap().entry(reason.as_str()).or_default() += 1;
     }
 }
 

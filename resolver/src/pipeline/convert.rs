@@ -86,23 +86,18 @@ pub fn records_of(rr: &RRset, ttl: u32) -> Result<Vec<Record>, ConvertError> {
         .collect()
 }
 
-/// Longest TTL honoured for committed records (TTLs of 2^31 s and more
-/// mean 0, RFC 2181 §8).
-pub const MAX_TTL: u32 = 86_400;
+pub use dhtr_ledger::types::MAX_TTL;
 
-/// Seconds of TTL left at `now` (unix seconds) for an RRset fetched at
-/// `fetched_at` with the authority's TTL (capped at [`MAX_TTL`]). A fetch
-/// time in the future counts as now: it cannot make a record live longer.
+/// Seconds of TTL left at `now` (unix seconds): [`RRset::remaining_ttl`]
+/// (the authority's TTL capped at [`MAX_TTL`]; a fetch time in the future
+/// cannot make a record live longer).
 pub fn remaining_ttl(rr: &RRset, now: u64) -> u32 {
-    let ttl = if rr.ttl >= 1 << 31 { 0 } else { rr.ttl.min(MAX_TTL) };
-    let age = u32::try_from(now.saturating_sub(rr.fetched_at.min(now))).unwrap_or(u32::MAX);
-    ttl.saturating_sub(age)
+    rr.remaining_ttl(now)
 }
 
 /// Seconds since an RRset expired at `now` (0 while it is fresh).
 pub fn expired_for(rr: &RRset, now: u64) -> u64 {
-    let ttl = if rr.ttl >= 1 << 31 { 0 } else { u64::from(rr.ttl.min(MAX_TTL)) };
-    now.saturating_sub(rr.fetched_at.min(now).saturating_add(ttl))
+    rr.expired_for(now)
 }
 
 #[cfg(test)]
