@@ -64,9 +64,10 @@ bench: deps
 sim:
 	$(CARGO) run --release -p dhtr-sim --example sim
 
-# Longer randomised simulation runs of the Chord and ledger cores (random
-# seeds, printed so a failure can be replayed with DHTR_SIM_SEEDS /
-# DHTR_LEDGER_SEEDS).
+# Longer randomised simulation runs of the Chord and ledger cores and of
+# whole nodes at N = 1000, known-defect scenarios included (random seeds,
+# printed so a failure can be replayed with DHTR_SIM_SEEDS /
+# DHTR_LEDGER_SEEDS / DHTR_NODE_SEEDS).
 soak:
 	@seeds=$$(for i in 1 2 3 4 5 6 7 8; do echo -n "$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '),"; done); \
 	seeds=$${seeds%,}; echo "DHTR_SIM_SEEDS=$$seeds"; \
@@ -74,6 +75,9 @@ soak:
 	@seeds=$$(for i in $$(seq 1 200); do echo -n "$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '),"; done); \
 	seeds=$${seeds%,}; echo "DHTR_LEDGER_SEEDS=$$seeds"; \
 	DHTR_LEDGER_SEEDS=$$seeds $(CARGO) test --release -p dhtr-sim --test consensus --test ring
+	@seeds=$$(for i in 1 2 3 4; do echo -n "$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '),"; done); \
+	seeds=$${seeds%,}; echo "DHTR_NODE_SEEDS=$$seeds DHTR_NODE_N=1000"; \
+	DHTR_NODE_SEEDS=$$seeds DHTR_NODE_N=1000 $(CARGO) test --release -p dhtr-sim --test node -- --include-ignored --nocapture
 
 # DNS figures against a local NSD hierarchy: cache-hit QPS vs Unbound (dnsperf),
 # latency of cold fallback resolutions and of network hits.

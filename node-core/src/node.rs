@@ -123,6 +123,11 @@ impl<S: Store> NodeCore<S> {
         &self.store
     }
 
+    /// The ledger store, giving up the node (a crash, in a simulation).
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
     /// This node's peer id.
     pub fn me(&self) -> &PeerRef {
         &self.me

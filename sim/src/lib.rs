@@ -10,6 +10,8 @@
 //! - [`ring`]: whole nodes' chunk managers on a ring whose membership changes.
 //! - [`ledger`]: what the two ledger simulators share (clients'
 //!   transactions, validity, chain checks).
+//! - [`node`]: whole node cores (Chord, chunks, reads, insertions, refresh)
+//!   with a DNS oracle, DNS clients and adversaries.
 //!
 //! Every run is a pure function of its configuration and seed.
 
@@ -17,4 +19,5 @@ pub mod chord;
 pub mod committee;
 pub mod kit;
 pub mod ledger;
+pub mod node;
 pub mod ring;

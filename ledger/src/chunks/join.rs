@@ -213,8 +213,12 @@ impl Chunks {
             && ours != genesis.hash()
         {
             // Our bare genesis gives way to a chain f+1 vouch for on which
-            // something was decided (as before this change, whatever we
-            // signed on ours: nothing was decided on it here).
+            // something was decided — unless we signed a commit on ours: the
+            // others may have decided height 1 with that vote, and a node in
+            // two decided chains of one chunk could let both gather quorums.
+            if self.replicas.get(&chunk).is_some_and(|r| r.signed_commit(1)) {
+                return self.event(chunk, ChunkEvent::JoinFailed { reason: "signed a commit on our own genesis" });
+            }
             if let Err(e) = store.discard_genesis(chunk) {
                 return self.event(chunk, ChunkEvent::Replica(replica::Event::Halted { error: e.to_string() }));
             }

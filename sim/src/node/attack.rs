@@ -1,0 +1,179 @@
+//! Adversaries of the whole-node simulation: strategies some nodes follow,
+//! as the kit's [`Adversary`] hook on everything they send plus made-up
+//! identities ("sybils") that answer network reads with forged records.
+//!
+//! - [`Attack::FakeSuccessors`]: a hop on lookup paths answers `Successors`
+//!   with made-up identities; a reader outside the committee then asks them,
+//!   and they agree on a forged record (open until verified lookups, issue 9).
+//! - [`Attack::PlantChain`]: one key fabricates a chain (a genesis naming
+//!   itself, a forged `Put`, a `Reconfigure` to the victim's committee) and
+//!   sends it, with a vote, to every node.
+//! - [`Attack::LieInReads`]: a member answers reads with falsified records.
+//! - [`Attack::WithholdVotes`]: a member sends no ledger message at all.
+
+use std::collections::HashSet;
+
+use dhtr_ledger::msg::{Body, Message};
+use dhtr_ledger::replica::genesis_block;
+use dhtr_ledger::sign::{KeySigner, Signer};
+use dhtr_ledger::types::vote_digest;
+use dhtr_ledger::{Block, Certificate, Committee, Phase, RRset, Tx, Vote};
+use dhtr_node_core::records::{MemberState, RecordsRequest, RecordsResponse};
+use dhtr_protocol::key::name_key;
+use dhtr_protocol::{NetworkParams, NodeInfo, PeerRef, Response};
+use serde_bytes::ByteBuf;
+
+use super::Msg;
+use super::oracle::{Oracle, TTL};
+use crate::kit::{Adversary, Envelope, Wire};
+
+/// A node's strategy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attack {
+    /// Lie in lookup answers: made-up successors.
+    FakeSuccessors,
+    /// Plant a fabricated chain with one message.
+    PlantChain,
+    /// Lie in network reads.
+    LieInReads,
+    /// Withhold every ledger message (votes, proposals).
+    WithholdVotes,
+}
+
+/// Made-up identities per fake-successors attacker.
+const SYBILS: usize = 8;
+
+/// The attackers of one run.
+pub struct Attacker {
+    attacks: Vec<(usize, Attack)>,
+    sybils: Vec<NodeInfo>,
+    sybil_peers: HashSet<PeerRef>,
+    key: KeySigner,
+}
+
+/// The rdata every forged answer carries (never served by the oracle).
+pub fn forged_rdata() -> Vec<u8> {
+    vec![203, 0, 113, 66]
+}
+
+fn forged(name: &str, unix: u64) -> RRset {
+    RRset {
+        name: name.to_string(),
+        rtype: 1,
+        class: 1,
+        ttl: TTL,
+        rdata: vec![ByteBuf::from(forged_rdata())],
+        fetched_at: unix,
+    }
+}
+
+impl Attacker {
+    /// The strategies `attacks` (node index, strategy) of a run.
+    pub fn new(attacks: &[(usize, Attack)], seed: u64, _nodes: &[NodeInfo]) -> Attacker {
+        let fake = attacks.iter().any(|(_, a)| *a == Attack::FakeSuccessors);
+        let sybils: Vec<NodeInfo> = if fake {
+            (0..SYBILS)
+                .map(|k| {
+                    let secret = *blake3::hash(format!("sybil {k} of seed {seed}").as_bytes()).as_bytes();
+                    NodeInfo::new(KeySigner::from_secret(secret).peer().clone(), Vec::new())
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let sybil_peers = sybils.iter().map(|s| s.peer.clone()).collect();
+        let secret = *blake3::hash(format!("planter of seed {seed}").as_bytes()).as_bytes();
+        Attacker { attacks: attacks.to_vec(), sybils, sybil_peers, key: KeySigner::from_secret(secret) }
+    }
+
+    fn has(&self, node: usize, attack: Attack) -> bool {
+        self.attacks.contains(&(node, attack))
+    }
+
+    /// The made-up identities.
+    pub fn sybils(&self) -> impl Iterator<Item = &PeerRef> {
+        self.sybil_peers.iter()
+    }
+
+    /// The node that answers for the made-up identities.
+    pub fn owner(&self) -> Option<usize> {
+        self.attacks.iter().find(|(_, a)| *a == Attack::FakeSuccessors).map(|(i, _)| *i)
+    }
+
+    /// Does node `i` lie in reads?
+    pub fn lies_in_reads(&self, i: usize) -> bool {
+        self.has(i, Attack::LieInReads)
+    }
+
+    /// A made-up identity's answer to a read: the forged record, fresh at `unix`.
+    pub fn answer_as_sybil(&self, peer: &PeerRef, request: &RecordsRequest, unix: u64) -> Option<RecordsResponse> {
+        if !self.sybil_peers.contains(peer) {
+            return None;
+        }
+        let rrset = Some(forged(&request.name, unix));
+        Some(RecordsResponse::State(MemberState { height: 1, rrset, cname: None, history: None }))
+    }
+
+    /// The planted chains: for every name's chunk, a genesis naming the
+    /// planter alone and a block with a forged `Put` and a `Reconfigure` to
+    /// the victim and three others, certified by the planter; sent with a
+    /// vote, one message each, to every victim.
+    pub fn plant(&self, from: usize, victims: &[usize], names: usize, params: &NetworkParams) -> Vec<Envelope<Msg>> {
+        let mut out = Vec::new();
+        for k in 0..names {
+            let name = Oracle::name(k);
+            let Ok(key) = name_key(&name) else { continue };
+            let chunk = params.chunk_of(&key);
+            let committee = Committee { epoch: 0, members: vec![self.key.peer().clone()] };
+            let genesis = genesis_block(chunk, &committee);
+            let gcert = Certificate { chunk, height: 0, view: 0, block: genesis.hash(), sigs: Vec::new() };
+            let block = Block {
+                chunk,
+                height: 1,
+                prev: genesis.hash(),
+                view: 0,
+                proposer: self.key.peer().clone(),
+                epoch: 0,
+                committee: committee.digest(),
+                time: super::UNIX_START,
+                txs: vec![Tx::Put(forged(&name, super::UNIX_START)), Tx::Reconfigure { committee: Vec::new() }],
+            };
+            let d = vote_digest("sim", chunk, 0, 1, Phase::Commit, &block.hash());
+            let sigs = vec![(self.key.peer().clone(), ByteBuf::from(self.key.sign(&d)))];
+            let cert = Certificate { chunk, height: 1, view: 0, block: block.hash(), sigs };
+            let vd = vote_digest("sim", chunk, 0, 2, Phase::Prepare, &block.hash());
+            let vote = Vote {
+                phase: Phase::Prepare,
+                chunk,
+                view: 0,
+                height: 2,
+                block: block.hash(),
+                voter: self.key.peer().clone(),
+                sig: ByteBuf::from(self.key.sign(&vd)),
+            };
+            for v in victims {
+                let blocks = Body::Blocks(vec![(genesis.clone(), gcert.clone()), (block.clone(), cert.clone())]);
+                out.push(Envelope::new(from, *v, Msg::Ledger(Message { chunk, body: blocks })));
+                out.push(Envelope::new(from, *v, Msg::Ledger(Message { chunk, body: Body::Vote(vote.clone()) })));
+            }
+        }
+        out
+    }
+}
+
+impl Adversary<Msg> for Attacker {
+    fn on_send(&mut self, mut env: Envelope<Msg>, wire: &mut Wire<'_, Msg>) {
+        if self.has(env.from, Attack::WithholdVotes) && matches!(env.msg, Msg::Ledger(_)) {
+            return;
+        }
+        if self.has(env.from, Attack::FakeSuccessors)
+            && let Msg::ChordResp { response, .. } = &mut env.msg
+            && matches!(response, Response::Successors { .. } | Response::Closer { .. })
+        {
+            // Whatever the hop was asked, the lookup ends here, at made-up
+            // identities.
+            *response = Response::Successors { successors: self.sybils.clone() };
+        }
+        wire.send(env);
+    }
+}
