@@ -85,11 +85,16 @@ fn churn_joins_leaves_crashes_and_restarts() {
     });
 }
 
-/// KNOWN DEFECT (issue 8, open): while the ring is split in two halves the
-/// run slows to a crawl (more than 50 s of CPU where a calm run takes 2 s
-/// at N = 200): a message storm not yet diagnosed. Run by `make soak`.
+/// KNOWN DEFECT (issue 8, open): while the ring is split in two halves,
+/// each half forms its own first committee for a chunk created then, both
+/// commit, and after the heal the chunk has two histories
+/// (`DHTR_NODE_N=200 DHTR_NODE_SEEDS=2 cargo test -p dhtr-sim --test node
+/// partition -- --ignored`). Clients still get only correct answers. A
+/// genesis certified against the ring (issue 10) is the fix. This scenario
+/// first found a busy loop (a chunk manager timer in the past, fixed). Run
+/// by `make soak`.
 #[test]
-#[ignore = "known defect: message storm while partitioned (see the doc comment)"]
+#[ignore = "known defect: two first committees across a partition (see the doc comment)"]
 fn a_partition_heals() {
     honest("partition", |seed, n| NodeSimConfig {
         partition: Some((secs(80), secs(110))),

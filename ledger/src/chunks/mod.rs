@@ -350,7 +350,10 @@ impl Chunks {
         let replicas = self.replicas.values().filter_map(Replica::poll_timeout);
         let checks = self.checks.values().map(|c| c.next);
         let joins = self.joins.values().map(|j| j.next.min(j.started + self.cfg.join_timeout));
-        let waiting = self.waiting.values().map(|(t, _)| *t + WAIT_FOR_RING);
+        // Transactions of a chunk being looked for again wait for that look
+        // (its hint has the deadline), not for the ring's first answer.
+        let waiting =
+            self.waiting.iter().filter(|(c, _)| !self.hinted.contains_key(c)).map(|(_, (t, _))| *t + WAIT_FOR_RING);
         let probes = self.probes.values().map(|p| p.deadline);
         let hints = self.hinted.values().map(|h| h.next.unwrap_or(h.since + self.cfg.join_timeout));
         replicas.chain(checks).chain(joins).chain(waiting).chain(probes).chain(hints).min()
