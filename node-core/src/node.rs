@@ -414,12 +414,13 @@ impl<S: Store> NodeCore<S> {
     }
 
     fn start_read(&mut self, token: Token, request: RecordsRequest, members: &[NodeInfo], size: usize) {
-        let own = match members.iter().any(|m| m.peer == self.me) {
-            true => match self.own_state(self.now, &request) {
+        let own = if members.iter().any(|m| m.peer == self.me) {
+            match self.own_state(self.now, &request) {
                 RecordsResponse::State(s) => Some(s),
                 RecordsResponse::NotHeld => None,
-            },
-            false => None,
+            }
+        } else {
+            None
         };
         let mut sends = Vec::new();
         let (now, peers) = (self.now, &self.peers);

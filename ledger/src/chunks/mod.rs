@@ -540,10 +540,15 @@ impl Chunks {
         if r.committee().contains(&me) {
             return;
         }
-        let msg = Message { chunk, body: Body::Submit(tx.clone()) };
         let to: Vec<PeerRef> = r.committee().members.clone();
-        for m in to {
-            self.out.push_back(Output::Send { to: m, msg: msg.clone() });
+        self.send_submit(chunk, tx, &to);
+    }
+
+    /// Send a transaction to each of `to` but this node.
+    pub(super) fn send_submit(&mut self, chunk: ChunkId, tx: &Tx, to: &[PeerRef]) {
+        let (me, msg) = (self.me().clone(), Message { chunk, body: Body::Submit(tx.clone()) });
+        for m in to.iter().filter(|m| **m != me) {
+            self.out.push_back(Output::Send { to: m.clone(), msg: msg.clone() });
         }
     }
 

@@ -121,10 +121,7 @@ impl Chunks {
             }
             let pending = self.replicas.get(&chunk).map(|r| r.pending_txs()).unwrap_or_default();
             for tx in pending {
-                let msg = crate::msg::Message { chunk, body: Body::Submit(tx) };
-                for m in members.iter().filter(|m| **m != me) {
-                    self.out.push_back(super::Output::Send { to: m.clone(), msg: msg.clone() });
-                }
+                self.send_submit(chunk, &tx, &members);
             }
             return;
         }

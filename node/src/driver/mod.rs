@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use dhtr_ledger::chunks::ChunkEvent;
 use dhtr_ledger::rocks::RocksStore;
 use dhtr_monitoring::{ApiError, Direction, LookupOutcome, Metrics, StatusReport, SubmitReport};
 use dhtr_node_core::resolve::{ResolveId, Resolved};
@@ -37,6 +38,8 @@ use joining::{Joining, to_multiaddrs};
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Longest a resolution for the core may run (the core gives up sooner).
 const RESOLVE_LIMIT: Duration = Duration::from_secs(10);
+/// How often the chunk gauges are refreshed without an event.
+const GAUGES_EVERY: Duration = Duration::from_secs(10);
 
 /// Where a core answer goes.
 enum Reply {
@@ -68,6 +71,7 @@ pub struct Driver {
     /// What opening the ledger found (path, corrupt chunks).
     ledger_report: dhtr_monitoring::LedgerReport,
     started: Instant,
+    gauges_at: Instant,
     left: bool,
 }
 
@@ -108,6 +112,7 @@ impl Driver {
             observers: HashMap::new(),
             ledger_report,
             started: now,
+            gauges_at: now,
             left: false,
         }
     }
@@ -142,6 +147,15 @@ impl Driver {
         if let Some(via) = self.joining.on_timer(now) {
             self.input(Input::Join(via));
         }
+        if self.gauges_at <= now {
+            self.gauges_at = now + GAUGES_EVERY;
+            self.update_ledger_gauges();
+        }
+    }
+
+    /// Refresh `dhtr_ledger_chunks`: on commits and committee changes, and
+    /// every [`GAUGES_EVERY`] (joins in progress change without an event).
+    fn update_ledger_gauges(&self) {
         let c = self.core.chunks();
         self.metrics.ledger.set_chunks(c.held(), c.member_of(), c.joining());
     }
@@ -226,6 +240,16 @@ impl Driver {
                 }
                 Output::Event(e) => {
                     events::record(&self.metrics, &e);
+                    if matches!(
+                        &e,
+                        dhtr_node_core::Event::Committed { .. }
+                            | dhtr_node_core::Event::Ledger {
+                                event: ChunkEvent::Joined { .. } | ChunkEvent::Reconfigured { .. },
+                                ..
+                            }
+                    ) {
+                        self.update_ledger_gauges();
+                    }
                     if let dhtr_node_core::Event::Chord(e) = &e {
                         if matches!(e, dhtr_protocol::Event::Left) {
                             self.left = true;

@@ -104,6 +104,19 @@ impl Driver {
         }
     }
 
+    /// An inbound request's payload, unless the peer is banned (dropped) or
+    /// sent something that is not a message (dropped and counted against it).
+    fn accept<R>(&mut self, peer: PeerId, protocol: Protocol, request: Inbound<R>) -> Option<R> {
+        match request {
+            _ if self.banned(&peer) => None,
+            Inbound::Request(r) => Some(r),
+            Inbound::Bad(refused) => {
+                self.misbehaved(peer, protocol, refused);
+                None
+            }
+        }
+    }
+
     fn inbound_failed(&mut self, peer: PeerId, protocol: Protocol, error: &InboundFailure) {
         match error {
             InboundFailure::Timeout => self.metrics.stream_dropped(protocol.as_str(), "timeout"),
@@ -116,11 +129,7 @@ impl Driver {
             request_response::Event::Message { peer, message, .. } => match message {
                 // Dropping the channel unanswered closes the stream.
                 Message::Request { request, channel, .. } => {
-                    let request = match request {
-                        _ if self.banned(&peer) => return,
-                        Inbound::Request(r) => r,
-                        Inbound::Bad(refused) => return self.misbehaved(peer, Protocol::Chord, refused),
-                    };
+                    let Some(request) = self.accept(peer, Protocol::Chord, request) else { return };
                     self.metrics.chord_request(Direction::In, request.body.kind());
                     let from = NodeInfo::new(PeerRef(peer.to_bytes()), request.sender_addrs);
                     self.joining.store.record_seen(peer, &to_multiaddrs(&from.addrs), SystemTime::now());
@@ -152,11 +161,7 @@ impl Driver {
     fn on_ledger(&mut self, e: LedgerEvent) {
         match e {
             request_response::Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
-                let msg = match request {
-                    _ if self.banned(&peer) => return,
-                    Inbound::Request(m) => m,
-                    Inbound::Bad(refused) => return self.misbehaved(peer, Protocol::Ledger, refused),
-                };
+                let Some(msg) = self.accept(peer, Protocol::Ledger, request) else { return };
                 let _ = self.swarm.behaviour_mut().ledger.send_response(channel, ());
                 self.metrics.ledger.message(Direction::In, msg.body.kind());
                 self.input(Input::Ledger { from: PeerRef(peer.to_bytes()), msg });
@@ -175,11 +180,7 @@ impl Driver {
         match e {
             request_response::Event::Message { peer, message, .. } => match message {
                 Message::Request { request, channel, .. } => {
-                    let request = match request {
-                        _ if self.banned(&peer) => return,
-                        Inbound::Request(r) => r,
-                        Inbound::Bad(refused) => return self.misbehaved(peer, Protocol::Records, refused),
-                    };
+                    let Some(request) = self.accept(peer, Protocol::Records, request) else { return };
                     let from = PeerRef(peer.to_bytes());
                     if let Some(response) = self.core.handle_records_request(Instant::now(), &from, &request) {
                         let _ = self.swarm.behaviour_mut().records.send_response(channel, response);
