@@ -8,7 +8,10 @@
 //! Now a message is only a hint to look at the ring; the chain is asked of
 //! the members the victim's own ring view names, and a prefix is adopted
 //! only when f+1 of them agree on it. An honest chain handed over the same
-//! way is still adopted.
+//! way is still adopted. Also here: two rules the ring simulator needed once
+//! joins went through the ring (an unvouched decided chain stops a second
+//! genesis without leaving a timer in the past; a no-op committee change is
+//! refused).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -83,6 +86,21 @@ impl Victim {
         self.ms += 10;
         self.chunks.handle(self.t0 + Duration::from_millis(self.ms), 1, input, &mut self.store);
         std::iter::from_fn(|| self.chunks.poll_output()).collect()
+    }
+
+    /// Time passes to `ms` after the start.
+    fn timeout_at(&mut self, ms: u64) -> Vec<Output> {
+        self.ms = ms;
+        self.feed_now(Input::Timeout)
+    }
+
+    fn feed_now(&mut self, input: Input) -> Vec<Output> {
+        self.chunks.handle(self.now(), 1, input, &mut self.store);
+        std::iter::from_fn(|| self.chunks.poll_output()).collect()
+    }
+
+    fn now(&self) -> Instant {
+        self.t0 + Duration::from_millis(self.ms)
     }
 
     fn message(&mut self, from: &KeySigner, body: Body) -> Vec<Output> {
@@ -200,4 +218,56 @@ fn an_honest_chain_handed_over_is_adopted_when_f_plus_one_members_vouch() {
     assert_eq!(tip.height, 1);
     assert!(tip.committee.contains(v.peer()));
     assert_eq!(victim.store.rrset(CHUNK, "bank.example.", 1).ok().flatten(), Some(forged()));
+}
+
+fn put() -> Tx {
+    Tx::Put(RRset { name: "www.example.".into(), ..forged() })
+}
+
+#[test]
+fn an_unvouched_decided_chain_stops_a_second_genesis_without_a_timer_in_the_past() {
+    let (v, x, s1, s2, s3) = (key(1), key(5), key(2), key(3), key(4));
+    let decided = chain(&[&s1, &s2, &s3, &x], &[&s1, &s2, &s3], peers(&[&v, &s1, &s2, &s3]));
+    let mut victim = Victim::new(v.clone());
+    let members = peers(&[&v, &s1, &s2, &s3]);
+    // A client's transaction for a chunk without a chain: the ring is asked.
+    victim.feed(Input::Submit { chunk: CHUNK, tx: put(), members: members.clone() });
+    victim.feed(Input::Ring { chunk: CHUNK, members, more: Vec::new() });
+    // One member holds a decided chain nobody else vouches for.
+    victim.message(&s1, Body::Blocks(decided));
+    victim.message(&s2, Body::Blocks(Vec::new()));
+    let out = victim.message(&s3, Body::Blocks(Vec::new()));
+    assert!(!victim.holds_chain(), "neither adopted (one voucher) nor a second genesis started: {out:?}");
+    // The transaction keeps waiting while the ring is asked again; no
+    // deadline is left in the past (a node would spin on it).
+    let out = victim.timeout_at(6_000);
+    assert!(out.iter().any(|o| matches!(o, Output::CheckRing { .. })), "looked again: {out:?}");
+    victim.timeout_at(11_000);
+    let next = victim.chunks.poll_timeout().expect("a deadline");
+    assert!(next > victim.now(), "the next deadline is in the future");
+}
+
+#[test]
+fn a_committee_change_to_the_committee_in_charge_is_refused() {
+    let (v, x, s1, s2, s3, s4) = (key(1), key(5), key(2), key(3), key(4), key(6));
+    let honest = chain(&[&s1, &s2, &s3, &x], &[&s1, &s2, &s3], peers(&[&v, &s1, &s2, &s3]));
+    let mut victim = Victim::new(v.clone());
+    victim.message(&s1, Body::Blocks(honest[1..].to_vec()));
+    victim.feed(Input::Ring { chunk: CHUNK, members: peers(&[&v, &s1, &s2, &s3]), more: Vec::new() });
+    victim.message(&s1, Body::Blocks(honest.clone()));
+    victim.message(&s2, Body::Blocks(honest));
+    assert!(victim.holds_chain());
+    // The victim is the primary of view 0 of [V, S1, S2, S3]: it proposes
+    // what it validated, and validates a committee change against the ring.
+    let proposes = |out: &[Output]| {
+        out.iter().any(|o| matches!(o, Output::Send { msg, .. } if matches!(msg.body, Body::Proposal(_))))
+    };
+    let same = Tx::Reconfigure { committee: peers(&[&v, &s1, &s2, &s3]) };
+    victim.feed(Input::Ring { chunk: CHUNK, members: peers(&[&v, &s1, &s2, &s3]), more: Vec::new() });
+    let out = victim.message(&s1, Body::Submit(same));
+    assert!(!proposes(&out), "a change to the committee in charge is refused: {out:?}");
+    let moved = Tx::Reconfigure { committee: peers(&[&v, &s1, &s2, &s4]) };
+    victim.feed(Input::Ring { chunk: CHUNK, members: peers(&[&v, &s1, &s2, &s4]), more: Vec::new() });
+    let out = victim.message(&s1, Body::Submit(moved));
+    assert!(proposes(&out), "a change to the ring's committee is proposed: {out:?}");
 }
