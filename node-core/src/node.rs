@@ -143,6 +143,13 @@ impl<S: Store> NodeCore<S> {
         self.peers.is_banned(now, peer)
     }
 
+    /// Remember a peer known from outside the routing state (bootstrap or
+    /// stored): the Chord core's self-checks start at such peers in turn,
+    /// which merges a part of the ring that split off back into the rest.
+    pub fn add_contact(&mut self, peer: NodeInfo) {
+        self.chord.add_contact(peer);
+    }
+
     /// The addresses this node advertises changed.
     pub fn set_my_addrs(&mut self, addrs: Vec<Addr>) {
         self.chord.set_my_addrs(addrs);

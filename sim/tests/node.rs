@@ -85,14 +85,19 @@ fn churn_joins_leaves_crashes_and_restarts() {
     });
 }
 
-/// KNOWN DEFECT (issue 8, open): while the ring is split in two halves,
-/// each half forms its own first committee for a chunk created then, both
+/// KNOWN DEFECT (issue 10): while the ring is split in two halves (by
+/// index parity: random ring positions), each half heals into a ring of its
+/// own and forms its own first committee for a chunk first used then; both
 /// commit, and after the heal the chunk has two histories
-/// (`DHTR_NODE_N=200 DHTR_NODE_SEEDS=2 cargo test -p dhtr-sim --test node
-/// partition -- --ignored`). Clients still get only correct answers. A
-/// genesis certified against the ring (issue 10) is the fix. This scenario
-/// first found a busy loop (a chunk manager timer in the past, fixed). Run
-/// by `make soak`.
+/// (`DHTR_NODE_N=200 DHTR_NODE_SEEDS=1 cargo test --release -p dhtr-sim
+/// --test node partition -- --ignored`). The rings do merge again (the
+/// one-ring check passes) and clients still get only correct answers. A
+/// per-node guard (no first chain while a third of known peers failed
+/// lately, or while the ring-size estimate from the successor list halved)
+/// was tried and did not hold: fingers are replaced without failing and the
+/// successor list sees only its neighbourhood. A genesis certified against
+/// the ring (issue 10) is the fix. This scenario also found a busy loop (a
+/// chunk manager timer in the past, fixed). Run by `make soak`.
 #[test]
 #[ignore = "known defect: two first committees across a partition (see the doc comment)"]
 fn a_partition_heals() {
@@ -102,15 +107,12 @@ fn a_partition_heals() {
     });
 }
 
-/// KNOWN DEFECT (issue 8, open): with 2% loss, a chunk's first committee is
-/// formed twice from two lookups that disagree (a lookup whose hops time out
-/// falls back to another candidate and believes its answer), and both
-/// commit: `DHTR_NODE_N=200 DHTR_NODE_SEEDS=1 cargo test -p dhtr-sim --test
-/// node loss -- --ignored` shows two disjoint first committees of one chunk.
-/// Clients still get only correct answers; verified lookups (issue 9) are
-/// the fix. Kept whole, not weakened, and run by `make soak`.
+/// 2% loss, 1% duplication, 5% reordering. This scenario found a ring that
+/// split off for good (nodes joined through a node whose own join had not
+/// succeeded, which answered as a ring of one: seven nodes, with their own first
+/// committees), fixed in the Chord core: a joining node is no ring, and
+/// self-checks start at contacts too.
 #[test]
-#[ignore = "known defect: two first committees under loss (see the doc comment)"]
 fn a_lossy_duplicating_reordering_network() {
     honest("loss", |seed, n| {
         let mut cfg = NodeSimConfig::new(seed, n);

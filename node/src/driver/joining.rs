@@ -52,6 +52,14 @@ impl Joining {
         }
     }
 
+    /// The peers the join plan would try (bootstrap, then stored ones).
+    pub fn contacts(&self) -> Vec<NodeInfo> {
+        let to_info = |(p, addrs): &(PeerId, Vec<Multiaddr>)| {
+            NodeInfo::new(PeerRef(p.to_bytes()), addrs.iter().map(|m| Addr(m.to_vec())).collect())
+        };
+        self.plan.candidates().iter().map(to_info).collect()
+    }
+
     /// When to act next (a join attempt, saving the store).
     pub fn poll_timeout(&self) -> Instant {
         self.next_join.map_or(self.save_at, |t| t.min(self.save_at))

@@ -80,7 +80,7 @@ impl Driver {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         swarm: Swarm<Behaviour>,
-        core: NodeCore<RocksStore>,
+        mut core: NodeCore<RocksStore>,
         settings: Settings,
         commands: mpsc::Receiver<Command>,
         metrics: Metrics,
@@ -91,6 +91,11 @@ impl Driver {
     ) -> Driver {
         let now = Instant::now();
         let joining = Joining::new(&settings, store, *swarm.local_peer_id(), now);
+        // Bootstrap and stored peers: where self-checks look for the rest
+        // of a ring this node's part split off from.
+        for contact in joining.contacts() {
+            core.add_contact(contact);
+        }
         let (resolved_tx, resolved_rx) = mpsc::unbounded_channel();
         Driver {
             swarm,

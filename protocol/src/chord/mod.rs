@@ -8,6 +8,7 @@
 //! check_predecessor) and RPC deadlines are timers held as data.
 
 mod lookup;
+mod requests;
 mod routing;
 
 use std::collections::{HashMap, VecDeque};
@@ -23,6 +24,9 @@ use routing::Routing;
 
 /// Every this many fix_fingers ticks, look up my own id instead of a finger.
 const SELF_CHECK_EVERY: u64 = 16;
+
+/// Most contacts kept for looking up my own id from outside my routing state.
+const MAX_CONTACTS: usize = 16;
 
 /// Tuning of the core. Defaults suit a network of up to some thousands of
 /// nodes on the Internet; the simulator uses the same defaults.
@@ -211,6 +215,12 @@ pub struct Chord {
     finger_ticks: u64,
     joining: Option<(LookupId, PeerRef)>,
     leaving: Option<usize>,
+    /// Nodes known from outside the routing state (join points, bootstrap
+    /// and stored peers); every other self-check starts at one of them, so
+    /// a ring that split off (a join through a node that was on no ring,
+    /// a partition) finds the rest again.
+    contacts: VecDeque<NodeInfo>,
+    next_contact: usize,
     out: VecDeque<Output>,
 }
 
@@ -234,9 +244,25 @@ impl Chord {
             finger_ticks: 0,
             joining: None,
             leaving: None,
+            contacts: VecDeque::new(),
+            next_contact: 0,
             out: VecDeque::new(),
             cfg,
         }
+    }
+
+    /// Remember a node known from outside the routing state (a bootstrap
+    /// or stored peer): self-checks start at such nodes in turn, which
+    /// merges a ring that split off back into the rest. The oldest of more
+    /// than [`MAX_CONTACTS`] is forgotten.
+    pub fn add_contact(&mut self, n: NodeInfo) {
+        if n.same(&self.routing.me) || self.contacts.iter().any(|c| c.same(&n)) {
+            return;
+        }
+        if self.contacts.len() == MAX_CONTACTS {
+            self.contacts.pop_front();
+        }
+        self.contacts.push_back(n);
     }
 
     /// This node.
@@ -324,88 +350,6 @@ impl Chord {
         self.lookup(now, key, Purpose::User)
     }
 
-    /// Answer a request from `from` (authenticated by the transport).
-    pub fn handle_request(&mut self, now: Instant, from: NodeInfo, request: Request) -> Response {
-        if from.same(&self.routing.me) {
-            return Response::Ack;
-        }
-        self.routing.update_addrs(&from);
-        if self.leaving.is_none() && !matches!(request, Request::Leaving { .. }) {
-            self.learn(now, &from);
-        }
-        match request {
-            Request::FindSuccessor { key } => match self.routing.local_successors(&key) {
-                Some(successors) => Response::Successors { successors },
-                None => Response::Closer { nodes: self.routing.closest_preceding(&key, self.cfg.closer_nodes) },
-            },
-            Request::GetNeighbours => Response::Neighbours {
-                predecessor: self.routing.predecessor.clone(),
-                successors: self.routing.successors.clone(),
-            },
-            Request::Notify => {
-                let mut changed = self.routing.offer_predecessor(&from);
-                if self.routing.successors.is_empty() && self.leaving.is_none() {
-                    // A one-node ring learns its first successor (Chord §4.4).
-                    changed |= self.routing.set_successors([from]);
-                    self.stabilize_at = now;
-                }
-                if changed {
-                    self.emit(Event::NeighboursChanged);
-                }
-                Response::Ack
-            }
-            Request::Ping => Response::Ack,
-            Request::Leaving { predecessor, successors } => {
-                self.on_leaving(from, predecessor, successors);
-                Response::Ack
-            }
-        }
-    }
-
-    /// Whoever contacts us is alive and authenticated: if it sits between us
-    /// and our successor it is our better successor, and if it sits between
-    /// our predecessor and us it is our better predecessor. This is Chord's
-    /// `notify` rule applied to every request, and it lets concurrent joins
-    /// converge in a few rounds instead of one node per round.
-    fn learn(&mut self, now: Instant, from: &NodeInfo) {
-        let me = self.routing.me.id;
-        let mut changed = false;
-        if !self.routing.successors.is_empty() && from.id.in_open(&me, &self.routing.successor().id) {
-            let list: Vec<NodeInfo> =
-                std::iter::once(from.clone()).chain(self.routing.successors.iter().cloned()).collect();
-            changed |= self.routing.set_successors(list);
-            self.stabilize_at = self.stabilize_at.min(now + self.cfg.stabilize_interval / 4);
-        }
-        if self.routing.predecessor.as_ref().is_some_and(|p| from.id.in_open(&p.id, &me)) {
-            changed |= self.routing.offer_predecessor(from);
-        }
-        if changed {
-            self.emit(Event::NeighboursChanged);
-        }
-    }
-
-    fn on_leaving(&mut self, from: NodeInfo, predecessor: Option<NodeInfo>, successors: Vec<NodeInfo>) {
-        let was_pred = self.routing.predecessor.as_ref().is_some_and(|p| p.same(&from));
-        let was_succ = self.routing.successors.iter().any(|s| s.same(&from));
-        self.routing.evict(&from.peer);
-        if was_pred && let Some(p) = predecessor.filter(|p| !p.same(&self.routing.me)) {
-            self.routing.predecessor = Some(p);
-        }
-        if was_succ {
-            let merged: Vec<NodeInfo> = self
-                .routing
-                .successors
-                .iter()
-                .cloned()
-                .chain(successors.into_iter().take_while(|s| !s.same(&self.routing.me)).filter(|s| !s.same(&from)))
-                .collect();
-            self.routing.set_successors(merged);
-        }
-        if was_pred || was_succ {
-            self.emit(Event::NeighboursChanged);
-        }
-    }
-
     fn join(&mut self, now: Instant, via: NodeInfo) {
         if via.same(&self.routing.me) || self.leaving.is_some() {
             return;
@@ -413,6 +357,7 @@ impl Chord {
         let key = self.routing.me.id;
         let id = self.new_lookup_id();
         let peer = via.peer.clone();
+        self.add_contact(via.clone());
         self.lookups.insert(id, Lookup::new(key, Purpose::Join, now + self.cfg.lookup_timeout, vec![via]));
         self.joining = Some((id, peer));
         self.advance_lookup(now, id);
@@ -556,7 +501,14 @@ impl Chord {
         }
         self.finger_ticks += 1;
         if self.routing.predecessor.is_none() || self.finger_ticks.is_multiple_of(SELF_CHECK_EVERY) {
-            let id = self.lookup(now, self.routing.me.id, Purpose::SelfCheck);
+            // Every other self-check starts at a contact instead of my own
+            // routing state (which cannot see past a split-off ring).
+            let from_contact = (self.finger_ticks / SELF_CHECK_EVERY) % 2 == 1 && !self.contacts.is_empty();
+            let start = from_contact.then(|| {
+                self.next_contact = (self.next_contact + 1) % self.contacts.len();
+                vec![self.contacts[self.next_contact].clone()]
+            });
+            let id = self.lookup_from(now, self.routing.me.id, Purpose::SelfCheck, start);
             if self.lookups.contains_key(&id) {
                 self.finger_lookup = Some(id);
             }
@@ -584,6 +536,11 @@ impl Chord {
     }
 
     fn lookup(&mut self, now: Instant, key: RingId, purpose: Purpose) -> LookupId {
+        self.lookup_from(now, key, purpose, None)
+    }
+
+    /// A lookup starting at `start`, or at my own closest preceding nodes.
+    fn lookup_from(&mut self, now: Instant, key: RingId, purpose: Purpose, start: Option<Vec<NodeInfo>>) -> LookupId {
         let id = self.new_lookup_id();
         if self.leaving.is_some() {
             self.out.push_back(Output::LookupDone { id, result: Err(LookupError::Leaving) });
@@ -595,7 +552,7 @@ impl Chord {
             self.finish_lookup(now, id, Ok(LookupResult { key, successors, hops: 0 }));
             return id;
         }
-        let start = self.routing.closest_preceding(&key, self.cfg.closer_nodes);
+        let start = start.unwrap_or_else(|| self.routing.closest_preceding(&key, self.cfg.closer_nodes));
         // An empty start list makes the lookup finish at once as exhausted.
         self.lookups.insert(id, Lookup::new(key, purpose, now + self.cfg.lookup_timeout, start));
         self.advance_lookup(now, id);
@@ -786,4 +743,5 @@ impl Chord {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;

@@ -87,3 +87,38 @@ fn closer_answers_pointing_backwards_are_ignored() {
     );
     assert!(a.is_alone());
 }
+
+#[test]
+fn a_node_whose_join_is_under_way_is_no_ring_of_one() {
+    // Node 1 is joining through node 3 (no answer yet); node 2 asks node 1
+    // to join through it. Answering "I am alone, I am your successor" would
+    // found a second ring with node 2: node 1 answers with nobody instead,
+    // and a notify does not make node 2 its successor.
+    let now = Instant::now();
+    let mut a = Chord::new(node(1), Config::default(), now);
+    a.handle(now, Input::Join(node(3)));
+    drain(&mut a);
+    assert!(a.is_joining());
+    let resp = a.handle_request(now, node(2), Request::FindSuccessor { key: node(2).id });
+    assert_eq!(resp, Response::Successors { successors: Vec::new() });
+    a.handle_request(now, node(2), Request::Notify);
+    assert!(a.successors().is_empty(), "the join decides the successor, not a notify");
+}
+
+#[test]
+fn an_empty_successor_list_fails_a_join_through_that_node() {
+    let now = Instant::now();
+    let mut b = Chord::new(node(2), Config::default(), now);
+    b.handle(now, Input::Join(node(1)));
+    let id = drain(&mut b)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Send { id, request: Request::FindSuccessor { .. }, .. } => Some(id),
+            _ => None,
+        })
+        .expect("the join asks node 1");
+    b.handle(now, Input::Response { id, response: Response::Successors { successors: Vec::new() } });
+    let out = drain(&mut b);
+    assert!(out.iter().any(|o| matches!(o, Output::Event(Event::JoinFailed { .. }))), "{out:?}");
+    assert!(b.successors().is_empty() && !b.is_joining());
+}

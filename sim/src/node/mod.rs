@@ -180,16 +180,35 @@ pub enum Msg {
 enum Ev {
     Deliver(Envelope<Msg>),
     Wake(usize),
-    RecordsTimeout { node: usize, life: u32, id: ReadRequestId },
-    Resolved { node: usize, life: u32, id: ResolveId, resolved: Resolved },
+    RecordsTimeout {
+        node: usize,
+        life: u32,
+        id: ReadRequestId,
+    },
+    Resolved {
+        node: usize,
+        life: u32,
+        id: ResolveId,
+        resolved: Resolved,
+    },
     Query,
-    Fallback { node: usize, life: u32, query: u64 },
+    Fallback {
+        node: usize,
+        life: u32,
+        query: u64,
+    },
     Start(usize),
     Leave(usize),
     Crash(usize),
     Restart(usize),
     Partition(bool),
     Plant(usize),
+    /// Join again after a failed join or losing every successor (as the
+    /// node binary's join plan does).
+    Rejoin {
+        node: usize,
+        life: u32,
+    },
 }
 
 struct Node {
@@ -201,6 +220,9 @@ struct Node {
     /// Incarnation: events of an earlier one are ignored.
     life: u32,
     left: bool,
+    /// Has a join succeeded (or did it found the ring)? Until then the node
+    /// keeps trying, through other nodes, as the binary's join plan does.
+    joined: bool,
 }
 
 /// A whole-node simulation.
@@ -230,7 +252,15 @@ impl NodeSim {
             let signer = Arc::new(KeySigner::from_secret(secret));
             let info = NodeInfo::new(signer.peer().clone(), Vec::new());
             by_peer.insert(info.peer.clone(), i);
-            nodes.push(Node { signer, info, core: None, store: Some(MemStore::new()), life: 0, left: false });
+            nodes.push(Node {
+                signer,
+                info,
+                core: None,
+                store: Some(MemStore::new()),
+                life: 0,
+                left: false,
+                joined: false,
+            });
         }
         // The first node starts a ring; the others join it, spread over 20 s.
         for i in 0..cfg.nodes {
@@ -288,7 +318,8 @@ impl NodeSim {
         self.report.messages = self.net.stats.sent;
         // Queries still in flight at the end are not judged.
         self.report.queries = self.queries.asked - self.queries.in_flight();
-        let agreement = self.agreement();
+        let errors: Vec<String> = [self.one_ring(), self.agreement()].into_iter().filter_map(Result::err).collect();
+        let agreement = if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) };
         (self.report, agreement)
     }
 
@@ -324,6 +355,12 @@ impl NodeSim {
                 self.query();
             }
             Ev::Fallback { node, life, query } => self.fallback(node, life, query),
+            Ev::Rejoin { node, life } => {
+                let idle = self.nodes[node].core.as_ref().is_some_and(|c| !c.chord().is_joining());
+                if self.nodes[node].life == life && !self.nodes[node].joined && idle {
+                    self.join(node);
+                }
+            }
             Ev::Start(i) => self.start(i, true),
             Ev::Leave(i) => {
                 if self.live(i) {
@@ -375,19 +412,22 @@ impl NodeSim {
         let core = NodeCore::new(cfg, n.info.clone(), n.signer.clone(), store, held, Vec::new(), now);
         n.core = Some(core);
         // Join through a live node (the first node starts the ring).
-        let via = if first && i == 0 {
-            None
+        self.nodes[i].joined = first && i == 0;
+        if first && i == 0 {
+            self.drain(i);
         } else {
-            let live: Vec<usize> = (0..self.nodes.len()).filter(|v| *v != i && self.live(*v)).collect();
-            (!live.is_empty()).then(|| live[self.kit.rng.random_range(0..live.len())])
-        };
-        match via {
-            Some(v) => {
-                let info = self.nodes[v].info.clone();
-                self.input(i, Input::Join(info));
-            }
-            None => self.drain(i),
+            self.join(i);
         }
+    }
+
+    /// Join through a random live node (which may itself be joining).
+    fn join(&mut self, i: usize) {
+        let live: Vec<usize> = (0..self.nodes.len()).filter(|v| *v != i && self.live(*v)).collect();
+        if live.is_empty() {
+            return self.drain(i);
+        }
+        let info = self.nodes[live[self.kit.rng.random_range(0..live.len())]].info.clone();
+        self.input(i, Input::Join(info));
     }
 
     /// Feed node `i` and carry out what it asks.
@@ -435,6 +475,16 @@ impl NodeSim {
                 self.on_read(i, token, result);
             }
             Output::Event(dhtr_node_core::Event::Committed { .. }) => self.report.commits += 1,
+            Output::Event(dhtr_node_core::Event::Chord(dhtr_protocol::Event::Joined { .. })) => {
+                self.nodes[i].joined = true;
+            }
+            Output::Event(dhtr_node_core::Event::Chord(
+                dhtr_protocol::Event::JoinFailed { .. } | dhtr_protocol::Event::Alone,
+            )) => {
+                self.nodes[i].joined = false;
+                let backoff = self.kit.uniform(Duration::from_secs(1), Duration::from_secs(3));
+                self.kit.after(backoff, Ev::Rejoin { node: i, life });
+            }
             Output::LookupDone { .. } | Output::Submitted { .. } | Output::Disconnect(_) | Output::Event(_) => {}
         }
     }
@@ -507,6 +557,43 @@ impl NodeSim {
         }
     }
 
+    /// Chord's correctness condition (Zave, "Reasoning about identifier
+    /// spaces", 2017): following first successors from every live node
+    /// reaches one cycle, and that cycle holds every live node. A ring that
+    /// split into two (a join through a node on no ring, a partition that
+    /// never merged) gives a chunk two first committees.
+    fn one_ring(&self) -> Result<(), String> {
+        let live: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.live(i)).collect();
+        let next = |i: usize| -> Option<usize> {
+            let first = self.nodes[i].core.as_ref()?.chord().successors().first()?;
+            self.by_peer.get(&first.peer).copied().filter(|&j| self.live(j))
+        };
+        let Some(&start) = live.first() else { return Ok(()) };
+        // Walk at most |live| steps from one node onto its cycle, then round it.
+        let mut at = start;
+        for _ in 0..live.len() {
+            at = next(at).ok_or_else(|| format!("ring broken: node {at} has no live successor"))?;
+        }
+        let mut cycle = vec![at];
+        let mut k = next(at);
+        while let Some(j) = k {
+            if j == at || cycle.len() > live.len() {
+                break;
+            }
+            cycle.push(j);
+            k = next(j);
+        }
+        if cycle.len() != live.len() {
+            let outside: Vec<usize> = live.iter().copied().filter(|i| !cycle.contains(i)).take(12).collect();
+            return Err(format!(
+                "ring split: the cycle through node {at} holds {} of {} live nodes; outside it: {outside:?}…",
+                cycle.len(),
+                live.len()
+            ));
+        }
+        Ok(())
+    }
+
     /// Every chain of every chunk, on every node (live or not), agrees.
     fn agreement(&self) -> Result<(), String> {
         let stores: Vec<&MemStore> =
@@ -534,6 +621,13 @@ impl NodeSim {
                     };
                     detail.push_str(&format!("\n  node {i}: genesis {members:?}, height {}", chain.len() - 1));
                 }
+                let start = self.params.chunk_start(chunk);
+                let mut ring: Vec<(dhtr_protocol::RingId, usize)> =
+                    self.nodes.iter().enumerate().map(|(i, n)| (n.info.id, i)).collect();
+                ring.sort();
+                let at = ring.iter().position(|(id, _)| *id >= start).unwrap_or(0);
+                let order: Vec<usize> = (0..ring.len().min(12)).map(|k| ring[(at + k) % ring.len()].1).collect();
+                detail.push_str(&format!("\n  ring order from the chunk start: {order:?}"));
                 return Err(format!("chunk {}: {e}{detail}", chunk.0));
             }
         }
