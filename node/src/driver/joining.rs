@@ -54,10 +54,7 @@ impl Joining {
 
     /// The peers the join plan would try (bootstrap, then stored ones).
     pub fn contacts(&self) -> Vec<NodeInfo> {
-        let to_info = |(p, addrs): &(PeerId, Vec<Multiaddr>)| {
-            NodeInfo::new(PeerRef(p.to_bytes()), addrs.iter().map(|m| Addr(m.to_vec())).collect())
-        };
-        self.plan.candidates().iter().map(to_info).collect()
+        self.plan.candidates().iter().map(|(p, addrs)| node_info(p, addrs)).collect()
     }
 
     /// When to act next (a join attempt, saving the store).
@@ -79,7 +76,7 @@ impl Joining {
                 info!(peer = %a.peer, "joining the ring through {}", a.addrs.first().map(|m| m.to_string()).unwrap_or_default());
                 self.joining_via = Some(a.peer);
                 self.next_join = None;
-                Some(NodeInfo::new(PeerRef(a.peer.to_bytes()), a.addrs.iter().map(|m| Addr(m.to_vec())).collect()))
+                Some(node_info(&a.peer, &a.addrs))
             }
             Some(a) => {
                 self.next_join = Some(a.at);
@@ -162,6 +159,11 @@ fn new_plan(settings: &Settings, store: &PeerStore, me: PeerId) -> JoinPlan {
         me,
         Backoff::new(Duration::from_secs(1), Duration::from_secs(60)),
     )
+}
+
+/// A libp2p peer and its addresses as the Chord core names them.
+fn node_info(peer: &PeerId, addrs: &[Multiaddr]) -> NodeInfo {
+    NodeInfo::new(PeerRef(peer.to_bytes()), addrs.iter().map(|m| Addr(m.to_vec())).collect())
 }
 
 /// The multiaddrs among wire addresses.

@@ -122,3 +122,41 @@ fn an_empty_successor_list_fails_a_join_through_that_node() {
     assert!(out.iter().any(|o| matches!(o, Output::Event(Event::JoinFailed { .. }))), "{out:?}");
     assert!(b.successors().is_empty() && !b.is_joining());
 }
+
+#[test]
+fn self_checks_also_start_at_a_contact() {
+    // Node 1 is in a two-node ring with node 2, whose answers are all it
+    // knows; node 3 is a contact from outside that ring. Within two
+    // self-check periods node 1 asks node 3 for its own id's successor:
+    // the look past its own routing state that merges a split-off ring.
+    let t0 = Instant::now();
+    let cfg = Config::default();
+    let mut a = Chord::new(node(1), cfg.clone(), t0);
+    a.handle_request(t0, node(2), Request::Notify);
+    a.add_contact(node(3));
+    drain(&mut a);
+    let mut now = t0;
+    let mut asked_contact = false;
+    for _ in 0..(2 * SELF_CHECK_EVERY + 2) {
+        now += cfg.fix_fingers_interval;
+        a.handle(now, Input::Timeout);
+        for o in drain(&mut a) {
+            let Output::Send { id, to, request } = o else { continue };
+            if to.same(&node(3)) {
+                asked_contact |= request == Request::FindSuccessor { key: node(1).id };
+                continue;
+            }
+            // Node 2 answers as the other member of a two-node ring.
+            let response = match request {
+                Request::GetNeighbours => {
+                    Response::Neighbours { predecessor: Some(node(1)), successors: vec![node(1)] }
+                }
+                Request::FindSuccessor { .. } => Response::Successors { successors: vec![node(2), node(1)] },
+                _ => Response::Ack,
+            };
+            a.handle(now, Input::Response { id, response });
+        }
+    }
+    assert!(asked_contact, "a self-check started at the contact");
+    assert_eq!(a.successors().first(), Some(&node(2)), "node 2 stayed the successor");
+}

@@ -308,7 +308,8 @@ impl NodeSim {
         }
     }
 
-    /// Run to the end; the report, and the agreement check of every chain.
+    /// Run to the end; the report, and the end-of-run invariants: the live
+    /// nodes form one ring, and every decided chain agrees.
     pub fn run(mut self) -> (NodeReport, Result<(), String>) {
         let end = self.cfg.duration;
         while let Some(ev) = self.kit.next(end) {
@@ -319,8 +320,8 @@ impl NodeSim {
         // Queries still in flight at the end are not judged.
         self.report.queries = self.queries.asked - self.queries.in_flight();
         let errors: Vec<String> = [self.one_ring(), self.agreement()].into_iter().filter_map(Result::err).collect();
-        let agreement = if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) };
-        (self.report, agreement)
+        let invariants = if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) };
+        (self.report, invariants)
     }
 
     fn unix(&self) -> u64 {
