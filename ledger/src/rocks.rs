@@ -508,4 +508,21 @@ impl Store for RocksStore {
         batch.delete_cf(self.cf(CF_META)?, meta_key(KEY_TIP, chunk));
         self.write(batch)
     }
+
+    fn discard_chain(&mut self, chunk: ChunkId) -> Result<(), StoreError> {
+        // Blocks and records are keyed by the chunk first: one range each.
+        let (from, to) = (chunk.0.to_be_bytes(), chunk.0.checked_add(1).map(u32::to_be_bytes));
+        let mut batch = WriteBatch::default();
+        for family in [CF_BLOCKS, CF_RECORDS] {
+            let cf = self.cf(family)?;
+            match to {
+                Some(to) => batch.delete_range_cf(cf, from, to),
+                // The last chunk: past every key it can have (names are ASCII).
+                None => batch.delete_range_cf(cf, from.as_slice(), [0xffu8; 300].as_slice()),
+            }
+        }
+        batch.delete_cf(self.cf(CF_META)?, meta_key(KEY_TIP, chunk));
+        batch.delete_cf(self.cf(CF_META)?, meta_key(KEY_VOTES, chunk));
+        self.write(batch)
+    }
 }

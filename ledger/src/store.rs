@@ -102,6 +102,12 @@ pub trait Store {
     /// The vote log stays: what was signed stays signed. Refuses a chain
     /// with committed blocks.
     fn discard_genesis(&mut self, chunk: ChunkId) -> Result<(), StoreError>;
+    /// Forget a whole chain: its blocks, record state, tip and vote log (the
+    /// votes bind to this chain's block hashes and count for no other).
+    /// For a chain this node no longer takes part in, or one the chunk's
+    /// committee abandoned for another after a partition (`chunks::fork`).
+    /// Evidence stays.
+    fn discard_chain(&mut self, chunk: ChunkId) -> Result<(), StoreError>;
 }
 
 /// An in-memory store (simulator, tests).
@@ -207,5 +213,13 @@ impl Store for MemStore {
                 Ok(())
             }
         }
+    }
+
+    fn discard_chain(&mut self, chunk: ChunkId) -> Result<(), StoreError> {
+        self.tips.remove(&chunk);
+        self.blocks.remove(&chunk);
+        self.votes.remove(&chunk);
+        self.records.retain(|(c, _, _), _| *c != chunk);
+        Ok(())
     }
 }

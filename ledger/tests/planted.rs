@@ -15,24 +15,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
-use dhtr_ledger::chunks::{ChunkEvent, Chunks, ChunksConfig, Input, Output};
-use dhtr_ledger::msg::{Body, Message};
-use dhtr_ledger::replica::genesis_block;
+use common::{CHUNK, NET, Victim, asked_for_blocks, first_block, key, peers};
+use dhtr_ledger::chunks::{ChunkEvent, Input, Output};
+use dhtr_ledger::msg::Body;
 use dhtr_ledger::sign::{KeySigner, Signer};
 use dhtr_ledger::types::vote_digest;
-use dhtr_ledger::{Block, Certificate, Committee, MemStore, Phase, RRset, Store, Tx};
-use dhtr_protocol::{ChunkId, PeerRef};
+use dhtr_ledger::{Block, Certificate, Committee, Phase, RRset, Store, Tx};
+use dhtr_protocol::PeerRef;
 use serde_bytes::ByteBuf;
-
-const NET: &str = "t";
-const CHUNK: ChunkId = ChunkId(7);
-
-fn key(i: u8) -> Arc<KeySigner> {
-    Arc::new(KeySigner::from_secret([i; 32]))
-}
 
 fn forged() -> RRset {
     RRset {
@@ -48,81 +40,7 @@ fn forged() -> RRset {
 /// A chain from `genesis_members` whose block 1 (a forged `Put` and a
 /// `Reconfigure` to `next`) is certified by `signers`.
 fn chain(genesis_members: &[&KeySigner], signers: &[&KeySigner], next: Vec<PeerRef>) -> Vec<(Block, Certificate)> {
-    let committee = Committee { epoch: 0, members: genesis_members.iter().map(|k| k.peer().clone()).collect() };
-    let genesis = genesis_block(CHUNK, &committee);
-    let gcert = Certificate { chunk: CHUNK, height: 0, view: 0, block: genesis.hash(), sigs: Vec::new() };
-    let block = Block {
-        chunk: CHUNK,
-        height: 1,
-        prev: genesis.hash(),
-        view: 0,
-        proposer: signers[0].peer().clone(),
-        epoch: 0,
-        committee: committee.digest(),
-        time: 1,
-        txs: vec![Tx::Put(forged()), Tx::Reconfigure { committee: next }],
-    };
-    let d = vote_digest(NET, CHUNK, 0, 1, Phase::Commit, &block.hash());
-    let sigs = signers.iter().map(|k| (k.peer().clone(), ByteBuf::from(k.sign(&d)))).collect();
-    let cert = Certificate { chunk: CHUNK, height: 1, view: 0, block: block.hash(), sigs };
-    vec![(genesis, gcert), (block, cert)]
-}
-
-struct Victim {
-    chunks: Chunks,
-    store: MemStore,
-    t0: Instant,
-    ms: u64,
-}
-
-impl Victim {
-    fn new(signer: Arc<KeySigner>) -> Victim {
-        let t0 = Instant::now();
-        let chunks = Chunks::new(ChunksConfig::default(), NET, signer, Vec::new(), t0);
-        Victim { chunks, store: MemStore::new(), t0, ms: 0 }
-    }
-
-    fn feed(&mut self, input: Input) -> Vec<Output> {
-        self.ms += 10;
-        self.chunks.handle(self.t0 + Duration::from_millis(self.ms), 1, input, &mut self.store);
-        std::iter::from_fn(|| self.chunks.poll_output()).collect()
-    }
-
-    /// Time passes to `ms` after the start.
-    fn timeout_at(&mut self, ms: u64) -> Vec<Output> {
-        self.ms = ms;
-        self.feed_now(Input::Timeout)
-    }
-
-    fn feed_now(&mut self, input: Input) -> Vec<Output> {
-        self.chunks.handle(self.now(), 1, input, &mut self.store);
-        std::iter::from_fn(|| self.chunks.poll_output()).collect()
-    }
-
-    fn now(&self) -> Instant {
-        self.t0 + Duration::from_millis(self.ms)
-    }
-
-    fn message(&mut self, from: &KeySigner, body: Body) -> Vec<Output> {
-        self.feed(Input::Message { from: from.peer().clone(), msg: Message { chunk: CHUNK, body } })
-    }
-
-    fn holds_chain(&self) -> bool {
-        self.store.tip(CHUNK).ok().flatten().is_some() || self.chunks.replica(CHUNK).is_some()
-    }
-}
-
-fn asked_for_blocks(out: &[Output]) -> Vec<PeerRef> {
-    out.iter()
-        .filter_map(|o| match o {
-            Output::Send { to, msg } if matches!(msg.body, Body::GetBlocks { .. }) => Some(to.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn peers(keys: &[&KeySigner]) -> Vec<PeerRef> {
-    keys.iter().map(|k| k.peer().clone()).collect()
+    first_block(genesis_members, signers, vec![Tx::Put(forged()), Tx::Reconfigure { committee: next }])
 }
 
 #[test]

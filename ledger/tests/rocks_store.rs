@@ -212,6 +212,40 @@ fn delete_removes_the_record_durably() {
 }
 
 #[test]
+fn discarding_a_chain_forgets_it_durably_and_leaves_its_neighbours() {
+    let dir = tempfile::tempdir().unwrap();
+    // The chunks on either side share key prefixes' neighbourhood; the last
+    // chunk id has no successor prefix to end a range at.
+    let (before, chunk, after, last) = (ChunkId(6), ChunkId(7), ChunkId(8), ChunkId(u32::MAX));
+    {
+        let mut s = RocksStore::open(dir.path(), NET).unwrap();
+        for c in [before, chunk, after, last] {
+            build_chain(&mut s, c);
+        }
+        let mut log = VoteLog::default();
+        log.record(Phase::Commit, 0, 7, Default::default());
+        s.save_votes(chunk, &log).unwrap();
+        s.save_evidence(chunk, b"kept").unwrap();
+        s.discard_chain(chunk).unwrap();
+        s.discard_chain(last).unwrap();
+    }
+    let s = RocksStore::open(dir.path(), NET).unwrap();
+    assert_eq!(s.chunks().unwrap(), vec![before, after]);
+    for gone in [chunk, last] {
+        assert_eq!(s.tip(gone).unwrap(), None);
+        assert_eq!(s.block(gone, 0).unwrap(), None);
+        assert_eq!(s.block(gone, 6).unwrap(), None);
+        assert_eq!(s.records(gone).unwrap(), Vec::<RRset>::new());
+        assert_eq!(s.votes(gone).unwrap(), None, "votes bind to the discarded chain's blocks");
+    }
+    assert_eq!(s.evidence(chunk).unwrap(), vec![b"kept".to_vec()], "evidence stays");
+    for kept in [before, after] {
+        assert_eq!(s.verify_chain(kept, u64::MAX).unwrap(), 6);
+        assert_eq!(s.rrset(kept, "b.example.", 1).unwrap(), Some(rr("b.example.", 1, [192, 0, 2, 22])));
+    }
+}
+
+#[test]
 fn verify_chain_accepts_a_signed_chain_across_a_committee_change() {
     let dir = tempfile::tempdir().unwrap();
     let chunk = ChunkId(5);

@@ -12,7 +12,7 @@
 //! | `dhtr_ledger_synced_total` | counter | |
 //! | `dhtr_ledger_joins_total` | counter | `outcome` = started, joined, failed |
 //! | `dhtr_ledger_reconfigurations_total` | counter | `stage` = submitted, committed |
-//! | `dhtr_ledger_geneses_total` | counter | `kind` = created, replaced |
+//! | `dhtr_ledger_geneses_total` | counter | `kind` = created, replaced, kept, abandoned, released |
 //! | `dhtr_ledger_validations_total` | counter | `verdict` = accepted, refused |
 //! | `dhtr_ledger_dropped_total` | counter | `reason` |
 //! | `dhtr_ledger_halted_total` | counter | |
@@ -204,7 +204,8 @@ impl LedgerMetrics {
         self.reconfigurations.get_or_create(&StageLabels { stage: stage.to_owned() }).inc();
     }
 
-    /// Count a genesis (`created`, `replaced`).
+    /// Count a chain event (`created`, `replaced`, `kept`, `abandoned`,
+    /// `released`).
     pub fn genesis(&self, kind: &str) {
         self.geneses.get_or_create(&KindLabels { kind: kind.to_owned() }).inc();
     }

@@ -59,8 +59,8 @@ pub(super) struct Hint {
 }
 
 /// The prefix f+1 members agree on: the blocks, and who vouched for them.
-struct Vouched {
-    blocks: Vec<(Block, Certificate)>,
+pub(super) struct Vouched {
+    pub(super) blocks: Vec<(Block, Certificate)>,
     /// The members whose answers hold exactly these blocks (and maybe more).
     by: Vec<PeerRef>,
     /// Whether a voucher's answer was cut at the sync limit (more may exist).
@@ -162,6 +162,13 @@ impl Chunks {
     /// when there is none to adopt, or look at the ring again later.
     pub(super) fn decide_probe<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, last: bool, store: &mut S) {
         let Some(p) = self.probes.get(&chunk) else { return };
+        if self.replicas.get(&chunk).is_some_and(|r| r.committed_height() > 0) {
+            // We hold a decided chain and someone another: count them all.
+            if last {
+                self.decide_fork(now, chunk, store);
+            }
+            return;
+        }
         let need = p.members.len().saturating_sub(1) / 3 + 1;
         // Only a chain on which something was decided is adopted: a bare
         // genesis is one node's ring view, no better than ours.
@@ -203,7 +210,7 @@ impl Chunks {
     /// Take a vouched prefix: open (or replace a bare genesis with) its
     /// genesis, let the replica verify its certificates, then fetch the rest
     /// from a voucher.
-    fn adopt<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, v: Vouched, store: &mut S) {
+    pub(super) fn adopt<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, v: Vouched, store: &mut S) {
         let Some((genesis, cert)) = v.blocks.first() else { return };
         let Some(committee) = genesis_committee(genesis, cert) else {
             return self.event(chunk, ChunkEvent::JoinFailed { reason: "not a genesis block" });
@@ -259,6 +266,7 @@ impl Chunks {
     /// This node is a member of the chain it holds now.
     fn joined(&mut self, now: Instant, chunk: ChunkId, height: u64) {
         self.joins.remove(&chunk);
+        self.leaving.remove(&chunk);
         self.event(chunk, ChunkEvent::Joined { height });
         self.checks.entry(chunk).or_insert(Check { next: now + self.cfg.recheck, candidate: None });
     }
@@ -289,20 +297,13 @@ impl Chunks {
                 // The source has nothing further and the chain does not name
                 // us: we are not (yet) a member; stop.
                 self.joins.remove(&chunk);
+                self.note_membership(now, chunk);
                 return self.event(chunk, ChunkEvent::JoinFailed { reason: "chain does not name this node" });
             }
             j.next = now + self.cfg.join_retry;
             let msg = Message { chunk, body: Body::GetBlocks { from: height + 1 } };
             self.out.push_back(Output::Send { to: j.source.clone(), msg });
         }
-    }
-
-    /// Does a sync answer start from a genesis other than our bare one?
-    /// (Our first committee disagreed with the one the others formed.)
-    pub(super) fn forked_genesis(&self, chunk: ChunkId, list: &[(Block, Certificate)]) -> bool {
-        let Some(r) = self.replicas.get(&chunk) else { return false };
-        r.committed_height() == 0
-            && list.first().is_some_and(|(b, _)| b.height == 1 && self.genesis_hash(chunk).is_some_and(|g| g != b.prev))
     }
 
     pub(super) fn genesis_hash(&self, chunk: ChunkId) -> Option<Digest> {
@@ -314,7 +315,7 @@ impl Chunks {
 /// The longest prefix from height 0 that at least `need` answers hold block
 /// for block (equal hashes), if any. Answers not starting at height 0 or
 /// not hash-linked are ignored where they break.
-fn vouched_prefix(answers: &[(PeerRef, Vec<(Block, Certificate)>)], need: usize) -> Option<Vouched> {
+pub(super) fn vouched_prefix(answers: &[(PeerRef, Vec<(Block, Certificate)>)], need: usize) -> Option<Vouched> {
     let linked = |list: &[(Block, Certificate)], h: usize| -> Option<Digest> {
         let (b, _) = list.get(h)?;
         let ok = b.height == h as u64 && (h == 0 || list.get(h - 1).is_some_and(|(p, _)| p.hash() == b.prev));

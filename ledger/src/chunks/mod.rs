@@ -22,6 +22,7 @@
 //!
 //! [`genesis_block`]: replica::genesis_block
 
+mod fork;
 pub mod join;
 mod ring;
 mod validate;
@@ -67,6 +68,9 @@ pub struct ChunksConfig {
     /// How long a node about to start a chain waits for the other members
     /// to say whether they already hold one.
     pub probe_wait: Duration,
+    /// How long a chain is kept after this node left its committee (members
+    /// joining meanwhile may fetch it here), before it is released.
+    pub keep_after_leaving: Duration,
 }
 
 impl Default for ChunksConfig {
@@ -81,6 +85,7 @@ impl Default for ChunksConfig {
             max_joins: 16,
             max_waiting: 256,
             probe_wait: Duration::from_secs(2),
+            keep_after_leaving: Duration::from_secs(120),
         }
     }
 }
@@ -170,6 +175,21 @@ pub enum ChunkEvent {
     /// Blocks nobody asked for, from someone not asked, or a hint beyond the
     /// join limit: dropped (the node looks at the ring instead).
     Unsolicited,
+    /// A peer of the ring's committee holds another chain of this chunk (two
+    /// first committees formed across a partition): ours was `kept`, or
+    /// given up for the one more members hold ([`fork`]).
+    OtherChain {
+        /// Did this node keep its chain?
+        kept: bool,
+        /// The height of our chain when the other was seen.
+        height: u64,
+    },
+    /// A chain this node left the committee of was forgotten after
+    /// `keep_after_leaving`.
+    Released {
+        /// Its height.
+        height: u64,
+    },
     /// A join was given up.
     JoinFailed {
         /// Why.
@@ -251,6 +271,10 @@ pub struct Chunks {
     /// Bare geneses the ring moved away from whose waiting transactions
     /// were passed to the ring's committee.
     handed_off: BTreeSet<ChunkId>,
+    /// When each chunk was last checked for another chain ([`fork`]).
+    fork_checked: HashMap<ChunkId, Instant>,
+    /// Chains whose committee this node left: when to release them.
+    leaving: HashMap<ChunkId, Instant>,
     gathering: HashMap<(ChunkId, Digest), Gathering>,
     submitted: HashMap<Digest, Instant>,
     /// Chunks whose stored chains failed verification: left alone.
@@ -290,6 +314,8 @@ impl Chunks {
             probes: HashMap::new(),
             hinted: HashMap::new(),
             handed_off: BTreeSet::new(),
+            fork_checked: HashMap::new(),
+            leaving: HashMap::new(),
             gathering: HashMap::new(),
             submitted: HashMap::new(),
             quarantined: BTreeSet::new(),
@@ -356,7 +382,8 @@ impl Chunks {
             self.waiting.iter().filter(|(c, _)| !self.hinted.contains_key(c)).map(|(_, (t, _))| *t + WAIT_FOR_RING);
         let probes = self.probes.values().map(|p| p.deadline);
         let hints = self.hinted.values().map(|h| h.next.unwrap_or(h.since + self.cfg.join_timeout));
-        replicas.chain(checks).chain(joins).chain(waiting).chain(probes).chain(hints).min()
+        let leaving = self.leaving.values().copied();
+        replicas.chain(checks).chain(joins).chain(waiting).chain(probes).chain(hints).chain(leaving).min()
     }
 
     /// Feed one input. `unix` is the wall clock in seconds.
@@ -464,6 +491,7 @@ impl Chunks {
                 // Leaving members stop looking after the chunk.
                 self.checks.remove(&chunk);
             }
+            self.note_membership(now, chunk);
         }
         self.out.push_back(Output::Committed { block, cert, latency });
     }
@@ -472,14 +500,20 @@ impl Chunks {
 
     fn on_message<S: Store + ?Sized>(&mut self, now: Instant, from: PeerRef, msg: Message, store: &mut S) {
         let chunk = msg.chunk;
-        if let Body::Submit(tx) = &msg.body {
-            self.track(now, tx);
-        }
+        let first_sight = match &msg.body {
+            Body::Submit(tx) => self.track(now, tx),
+            _ => false,
+        };
         if let Body::Blocks(list) = msg.body {
             return self.on_blocks(now, chunk, from, list, store);
         }
         if self.wake(chunk, store) {
-            if let Body::Submit(tx) = &msg.body {
+            // Each transaction is passed on once: two nodes holding
+            // different chains of a chunk (after a partition), each outside
+            // the other's committee, would otherwise pass it back and forth.
+            if let Body::Submit(tx) = &msg.body
+                && first_sight
+            {
                 self.forward(chunk, tx);
             }
             return self.feed(now, chunk, replica::Input::Message { from, body: msg.body }, store);
@@ -517,12 +551,12 @@ impl Chunks {
         if self.joins.get(&chunk).is_some_and(|j| j.source == from) {
             return self.on_join_blocks(now, chunk, from, list, store);
         }
-        if self.forked_genesis(chunk, &list) {
-            // Others decided on another first committee: adopt theirs only
-            // if f+1 members of our ring view hold it.
-            return self.hint(now, chunk);
-        }
         if self.wake(chunk, store) {
+            if self.forked(chunk, &list, store) {
+                // The sender holds another chain of this chunk: not its
+                // fault, nor ours; the ring's committee decides ([`fork`]).
+                return self.other_chain(now, chunk, store);
+            }
             return self.feed(now, chunk, replica::Input::Message { from, body: Body::Blocks(list) }, store);
         }
         if !list.is_empty() {
@@ -566,11 +600,17 @@ impl Chunks {
         }
     }
 
-    fn track(&mut self, now: Instant, tx: &Tx) {
+    /// Remember when a transaction was first seen; is this the first time?
+    fn track(&mut self, now: Instant, tx: &Tx) -> bool {
         if self.submitted.len() >= MAX_TRACKED {
             self.submitted.clear();
         }
-        self.submitted.entry(tx.id()).or_insert(now);
+        let mut first = false;
+        self.submitted.entry(tx.id()).or_insert_with(|| {
+            first = true;
+            now
+        });
+        first
     }
 
     /// Order a transaction of this node: send it to every member (members do
@@ -627,7 +667,9 @@ impl Chunks {
         for chunk in failed {
             self.joins.remove(&chunk);
             self.event(chunk, ChunkEvent::JoinFailed { reason: "timed out" });
+            self.note_membership(now, chunk);
         }
+        self.leaving_timers(now, store);
         let probes: Vec<ChunkId> = self.probes.iter().filter(|(_, p)| p.deadline <= now).map(|(c, _)| *c).collect();
         for chunk in probes {
             self.decide_probe(now, chunk, true, store);

@@ -53,10 +53,11 @@ impl Chunks {
                 // No chain here: ask the ring's committee for theirs.
                 return self.start_probe(now, chunk, members, more, store);
             } else {
-                if hinted && self.genesis_hash(chunk).is_some() {
-                    // A bare genesis someone's chain forked from: ask the
-                    // ring's committee too, and go on comparing ours with
-                    // the ring below.
+                if hinted {
+                    // Someone holds another chain of this chunk (a bare
+                    // genesis of ours, or two histories after a partition):
+                    // ask the ring's committee, and go on comparing ours
+                    // with the ring below.
                     self.start_probe(now, chunk, members.clone(), more, store);
                 } else {
                     self.hinted.remove(&chunk);
@@ -78,7 +79,7 @@ impl Chunks {
         let bare = r.committed_height() == 0 && !r.signed_commit(1);
         if !committee.contains(&me) {
             self.checks.remove(&chunk);
-            return;
+            return self.note_membership(now, chunk);
         }
         if members.contains(&me) {
             self.handed_off.remove(&chunk);

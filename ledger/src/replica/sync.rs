@@ -3,7 +3,7 @@
 //! fetches the state a stable checkpoint certifies). Here every committed
 //! block carries its own commit certificate, so a member that sees a message
 //! for a later height, or an idle member that polls its peers in turn, asks
-//! for the blocks beyond its tip (`GetBlocks`), and takes over each block of
+//! for the blocks from its tip on (`GetBlocks`), and takes over each block of
 //! the answer (`Blocks`) whose certificate checks out against the committee
 //! of its epoch, in height order. Certified blocks are public: any node may
 //! ask for them.
@@ -28,7 +28,7 @@ impl Replica {
             return;
         }
         self.next_sync = Some(now + self.cfg.sync_retry);
-        self.send(from.clone(), Body::GetBlocks { from: self.height });
+        self.send(from.clone(), Body::GetBlocks { from: self.tip_height() });
     }
 
     pub(super) fn send_blocks<S: Store + ?Sized>(
@@ -71,9 +71,14 @@ impl Replica {
             if block.height < self.height {
                 continue;
             }
+            if block.height > self.height {
+                // Ahead of us (a committee change announced to its new
+                // members, say): not wrong, just not next. Fetch the gap.
+                self.behind(now, &from);
+                break;
+            }
             let hash = block.hash();
-            let ok = block.height == self.height
-                && block.chunk == self.chunk
+            let ok = block.chunk == self.chunk
                 && block.prev == self.last
                 && cert.block == hash
                 && cert.height == block.height
@@ -91,6 +96,14 @@ impl Replica {
         Ok(())
     }
 
+    /// Sync requests start at our tip, not after it: the answer's first
+    /// block then shows whether the peer holds the same chain (the chunk
+    /// manager compares it; a partition can leave two, see `chunks::fork`),
+    /// even when neither is ahead.
+    fn tip_height(&self) -> u64 {
+        self.height.saturating_sub(1)
+    }
+
     /// Anti-entropy while idle: ask the other members, in turn, for blocks
     /// beyond our tip (see [`super::Config::poll_interval`]).
     pub(super) fn poll(&mut self, now: Instant) {
@@ -100,7 +113,7 @@ impl Replica {
         if !others.is_empty() {
             self.fetch_turn = self.fetch_turn.wrapping_add(1);
             let m = others[self.fetch_turn % others.len()].clone();
-            self.send(m, Body::GetBlocks { from: self.height });
+            self.send(m, Body::GetBlocks { from: self.tip_height() });
         }
     }
 }

@@ -83,6 +83,18 @@ fn ledger_event(metrics: &Metrics, chunk: ChunkId, event: &ChunkEvent) {
             m.genesis("replaced");
             info!(chunk, "replaced a first committee the ring no longer agrees with");
         }
+        ChunkEvent::OtherChain { kept: true, height } => {
+            m.genesis("kept");
+            warn!(chunk, height, "a committee member holds another chain of this chunk (a partition); kept ours");
+        }
+        ChunkEvent::OtherChain { kept: false, height } => {
+            m.genesis("abandoned");
+            warn!(chunk, height, "gave up this chunk's chain for the one more committee members hold (a partition)");
+        }
+        ChunkEvent::Released { height } => {
+            m.genesis("released");
+            debug!(chunk, height, "forgot the chain of a committee this node left");
+        }
         ChunkEvent::ReconfigureSubmitted { members } => {
             m.reconfiguration("submitted");
             info!(chunk, members, "the ring moved: proposing a committee change");

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dhtr_ledger::chunks::ChunkEvent;
 use dhtr_ledger::sign::{KeySigner, Signer};
 use dhtr_ledger::{MemStore, msg::Message};
 use dhtr_node_core::reads::RequestId as ReadRequestId;
@@ -121,6 +122,12 @@ pub struct NodeReport {
     pub commits: u64,
     /// Messages put on the network.
     pub messages: u64,
+    /// Times a node met another chain of a chunk it holds and kept its own.
+    pub other_kept: u64,
+    /// Chains given up for the one more of the committee held.
+    pub abandoned: u64,
+    /// Chains released after their holder left the committee.
+    pub released: u64,
 }
 
 impl NodeReport {
@@ -312,7 +319,15 @@ impl NodeSim {
     /// nodes form one ring, and every decided chain agrees.
     pub fn run(mut self) -> (NodeReport, Result<(), String>) {
         let end = self.cfg.duration;
+        // `DHTR_NODE_TRACE=1`: one line per 10 virtual seconds (virtual
+        // time, messages sent so far), to find a run that stops advancing.
+        let trace = std::env::var_os("DHTR_NODE_TRACE").is_some();
+        let mut next_trace = Duration::ZERO;
         while let Some(ev) = self.kit.next(end) {
+            if trace && self.kit.now() >= next_trace {
+                eprintln!("t={:?} sent={}", self.kit.now(), self.net.stats.sent);
+                next_trace = self.kit.now() + Duration::from_secs(10);
+            }
             self.dispatch(ev);
         }
         self.kit.finish(end);
@@ -476,6 +491,12 @@ impl NodeSim {
                 self.on_read(i, token, result);
             }
             Output::Event(dhtr_node_core::Event::Committed { .. }) => self.report.commits += 1,
+            Output::Event(dhtr_node_core::Event::Ledger { event, .. }) => match event {
+                ChunkEvent::OtherChain { kept: true, .. } => self.report.other_kept += 1,
+                ChunkEvent::OtherChain { kept: false, .. } => self.report.abandoned += 1,
+                ChunkEvent::Released { .. } => self.report.released += 1,
+                _ => {}
+            },
             Output::Event(dhtr_node_core::Event::Chord(dhtr_protocol::Event::Joined { .. })) => {
                 self.nodes[i].joined = true;
             }
