@@ -180,6 +180,34 @@ fn members_withholding_votes_do_not_stop_committees() {
     assert!(reports.iter().all(|r| r.commits > 0));
 }
 
+/// A member of every 25 signs two versions of each of its proposals and
+/// votes, validly, one for a block that does not exist: honest members
+/// never count both, its committees change view past it and commit.
+#[test]
+fn equivocating_members_do_not_stop_committees() {
+    let reports = honest("equivocators", |seed, n| NodeSimConfig {
+        attackers: (0..n).step_by(25).map(|i| (i, Attack::Equivocate)).collect(),
+        ..NodeSimConfig::new(seed, n)
+    });
+    assert!(reports.iter().all(|r| r.commits > 0));
+}
+
+/// Two nodes send the committees of every name forged `Put`s, and `Put`s
+/// for names nobody serves, once a second: members validate each by
+/// resolving and refuse it; nothing forged is committed or served. What
+/// the flood costs the honest nodes (resolutions) is reported; bounding it
+/// is issue 10.
+#[test]
+fn a_flood_of_forged_submissions_commits_nothing_forged() {
+    let reports = honest("flood", |seed, n| NodeSimConfig {
+        attackers: vec![(6, Attack::FloodSubmissions), (n / 2 + 1, Attack::FloodSubmissions)],
+        ..NodeSimConfig::new(seed, n)
+    });
+    for r in &reports {
+        assert!(r.flooded > 0 && r.commits > 0, "{r:?}");
+    }
+}
+
 /// Open until verified lookups (issue 9): one hop answering lookups with
 /// made-up successors makes readers outside the committee accept forged
 /// records. The scenario reports what it achieves; it must not be weakened

@@ -10,8 +10,14 @@
 //!   sends it, with a vote, to every node.
 //! - [`Attack::LieInReads`]: a member answers reads with falsified records.
 //! - [`Attack::WithholdVotes`]: a member sends no ledger message at all.
+//! - [`Attack::Equivocate`]: a member signs two versions of each proposal
+//!   and vote (validly, with its own key): every other recipient gets a
+//!   block hash of a block that does not exist.
+//! - [`Attack::FloodSubmissions`]: a node sends the committees of the
+//!   oracle's names a stream of forged `Put`s (and `Put`s for names nobody
+//!   serves), which every honest member must validate by resolving.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use dhtr_ledger::msg::{Body, Message};
 use dhtr_ledger::replica::genesis_block;
@@ -38,6 +44,10 @@ pub enum Attack {
     LieInReads,
     /// Withhold every ledger message (votes, proposals).
     WithholdVotes,
+    /// Sign conflicting proposals and votes for different recipients.
+    Equivocate,
+    /// Flood committees with forged submissions.
+    FloodSubmissions,
 }
 
 /// Made-up identities per fake-successors attacker.
@@ -49,6 +59,10 @@ pub struct Attacker {
     sybils: Vec<NodeInfo>,
     sybil_peers: HashSet<PeerRef>,
     key: KeySigner,
+    /// The keys of equivocating nodes (their own: their signatures verify).
+    equivocators: HashMap<usize, KeySigner>,
+    /// Messages an equivocator sent so far (which version goes where).
+    sent: u64,
 }
 
 /// The rdata every forged answer carries (never served by the oracle).
@@ -83,7 +97,19 @@ impl Attacker {
         };
         let sybil_peers = sybils.iter().map(|s| s.peer.clone()).collect();
         let secret = *blake3::hash(format!("planter of seed {seed}").as_bytes()).as_bytes();
-        Attacker { attacks: attacks.to_vec(), sybils, sybil_peers, key: KeySigner::from_secret(secret) }
+        let equivocators = attacks
+            .iter()
+            .filter(|(_, a)| *a == Attack::Equivocate)
+            .map(|(i, _)| (*i, KeySigner::from_secret(super::node_secret(*i, seed))))
+            .collect();
+        Attacker {
+            attacks: attacks.to_vec(),
+            sybils,
+            sybil_peers,
+            key: KeySigner::from_secret(secret),
+            equivocators,
+            sent: 0,
+        }
     }
 
     fn has(&self, node: usize, attack: Attack) -> bool {
@@ -112,6 +138,60 @@ impl Attacker {
         }
         let rrset = Some(forged(&request.name, unix));
         Some(RecordsResponse::State(MemberState { height: 1, rrset, cname: None, history: None }))
+    }
+
+    /// The nodes flooding submissions.
+    pub fn flooders(&self) -> Vec<usize> {
+        self.attacks.iter().filter(|(_, a)| *a == Attack::FloodSubmissions).map(|(i, _)| *i).collect()
+    }
+
+    /// One round of a flood: for every name, a forged `Put` (fresh at
+    /// `unix`) and a `Put` for a name nobody serves, to each of `members`
+    /// of its chunk (`committee(chunk)`: the ring's committee).
+    pub fn flood(
+        &self,
+        from: usize,
+        names: usize,
+        unix: u64,
+        params: &NetworkParams,
+        committee: impl Fn(dhtr_protocol::ChunkId) -> Vec<usize>,
+    ) -> Vec<Envelope<Msg>> {
+        let mut out = Vec::new();
+        for k in 0..names {
+            for name in [Oracle::name(k), format!("nowhere{k}-{unix}.example.")] {
+                let Ok(key) = name_key(&name) else { continue };
+                let chunk = params.chunk_of(&key);
+                let tx = Tx::Put(forged(&name, unix));
+                for m in committee(chunk) {
+                    out.push(Envelope::new(from, m, Msg::Ledger(Message { chunk, body: Body::Submit(tx.clone()) })));
+                }
+            }
+        }
+        out
+    }
+
+    /// An equivocator's second version of a proposal or vote: another
+    /// block hash, validly signed with its key.
+    fn equivocate(&mut self, env: &mut Envelope<Msg>) {
+        let Some(key) = self.equivocators.get(&env.from) else { return };
+        let Msg::Ledger(Message { chunk, body }) = &mut env.msg else { return };
+        self.sent += 1;
+        if self.sent.is_multiple_of(2) {
+            return;
+        }
+        match body {
+            Body::Proposal(p) => {
+                p.block.time = p.block.time.wrapping_add(1);
+                let d = vote_digest("sim", *chunk, p.view, p.block.height, Phase::PrePrepare, &p.block.hash());
+                p.sig = ByteBuf::from(key.sign(&d));
+            }
+            Body::Vote(v) => {
+                v.block = dhtr_ledger::Digest(*blake3::hash(&v.block.0).as_bytes());
+                let d = vote_digest("sim", *chunk, v.view, v.height, v.phase, &v.block);
+                v.sig = ByteBuf::from(key.sign(&d));
+            }
+            _ => {}
+        }
     }
 
     /// The planted chains: for every name's chunk, a genesis naming the
@@ -166,6 +246,7 @@ impl Adversary<Msg> for Attacker {
         if self.has(env.from, Attack::WithholdVotes) && matches!(env.msg, Msg::Ledger(_)) {
             return;
         }
+        self.equivocate(&mut env);
         if self.has(env.from, Attack::FakeSuccessors)
             && let Msg::ChordResp { response, .. } = &mut env.msg
             && matches!(response, Response::Successors { .. } | Response::Closer { .. })

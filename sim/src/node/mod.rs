@@ -40,6 +40,22 @@ const UNIX_START: u64 = 1_800_000_000;
 /// How long a records request waits before it counts as failed (the
 /// node's libp2p request timeout).
 const RECORDS_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often a flooder sends a round of forged submissions.
+const FLOOD_EVERY: Duration = Duration::from_secs(1);
+
+/// Node `i`'s key of a run.
+fn node_secret(i: usize, seed: u64) -> [u8; 32] {
+    *blake3::hash(format!("node {i} of seed {seed}").as_bytes()).as_bytes()
+}
+
+/// The first `n` nodes at or after `start` in a ring order.
+fn committee_of(ring: &[(dhtr_protocol::RingId, usize)], start: dhtr_protocol::RingId, n: usize) -> Vec<usize> {
+    if ring.is_empty() {
+        return Vec::new();
+    }
+    let at = ring.iter().position(|(id, _)| *id >= start).unwrap_or(0);
+    (0..n.min(ring.len())).map(|k| ring[(at + k) % ring.len()].1).collect()
+}
 
 /// One whole-node scenario.
 #[derive(Clone, Debug)]
@@ -128,6 +144,11 @@ pub struct NodeReport {
     pub abandoned: u64,
     /// Chains released after their holder left the committee.
     pub released: u64,
+    /// Resolutions the nodes asked of the authorities (fallbacks,
+    /// validations, refreshes): what honest nodes paid.
+    pub resolutions: u64,
+    /// Forged submissions flooders sent.
+    pub flooded: u64,
 }
 
 impl NodeReport {
@@ -210,6 +231,8 @@ enum Ev {
     Restart(usize),
     Partition(bool),
     Plant(usize),
+    /// A flooder's next round of forged submissions.
+    Flood(usize),
     /// Join again after a failed join or losing every successor (as the
     /// node binary's join plan does).
     Rejoin {
@@ -255,7 +278,7 @@ impl NodeSim {
         let mut nodes = Vec::with_capacity(total);
         let mut by_peer = HashMap::new();
         for i in 0..total {
-            let secret: [u8; 32] = *blake3::hash(format!("node {i} of seed {}", cfg.seed).as_bytes()).as_bytes();
+            let secret = node_secret(i, cfg.seed);
             let signer = Arc::new(KeySigner::from_secret(secret));
             let info = NodeInfo::new(signer.peer().clone(), Vec::new());
             by_peer.insert(info.peer.clone(), i);
@@ -290,6 +313,9 @@ impl NodeSim {
         }
         kit.schedule(cfg.warmup, Ev::Query);
         for (i, a) in &cfg.attackers {
+            if *a == Attack::FloodSubmissions {
+                kit.schedule(cfg.warmup, Ev::Flood(*i));
+            }
             if *a == Attack::PlantChain {
                 kit.schedule(cfg.warmup + Duration::from_secs(5), Ev::Plant(*i));
             }
@@ -406,6 +432,20 @@ impl NodeSim {
                     self.net.heal();
                 }
             }
+            Ev::Flood(i) => {
+                if self.live(i) {
+                    let unix = self.unix();
+                    let n = self.params.committee_size();
+                    let ring = self.ring_order();
+                    let params = self.params;
+                    let committee = |chunk| committee_of(&ring, params.chunk_start(chunk), n);
+                    for env in self.attacker.flood(i, self.oracle.names(), unix, &self.params, committee) {
+                        self.report.flooded += 1;
+                        self.send(env);
+                    }
+                }
+                self.kit.after(FLOOD_EVERY, Ev::Flood(i));
+            }
             Ev::Plant(i) => {
                 let victims: Vec<usize> = (0..self.nodes.len()).filter(|v| *v != i && self.live(*v)).collect();
                 for env in self.attacker.plant(i, &victims, self.oracle.names(), &self.params) {
@@ -478,6 +518,7 @@ impl NodeSim {
                 self.send_to(i, &to, Msg::RecordsReq { id: s.id, to: to.clone(), request: s.request });
             }
             Output::Resolve(r) => {
+                self.report.resolutions += 1;
                 let resolved = self.resolve(&r.name, r.rtype, r.fetched_at);
                 let delay = self.kit.uniform(Duration::from_millis(5), Duration::from_millis(80));
                 self.kit.after(delay, Ev::Resolved { node: i, life, id: r.id, resolved });
@@ -616,6 +657,14 @@ impl NodeSim {
         Ok(())
     }
 
+    /// The live nodes in ring order.
+    fn ring_order(&self) -> Vec<(dhtr_protocol::RingId, usize)> {
+        let mut ring: Vec<(dhtr_protocol::RingId, usize)> =
+            (0..self.nodes.len()).filter(|&i| self.live(i)).map(|i| (self.nodes[i].info.id, i)).collect();
+        ring.sort();
+        ring
+    }
+
     /// Every chain of every chunk, on every node (live or not), agrees.
     fn agreement(&self) -> Result<(), String> {
         let stores: Vec<&MemStore> =
@@ -643,12 +692,7 @@ impl NodeSim {
                     };
                     detail.push_str(&format!("\n  node {i}: genesis {members:?}, height {}", chain.len() - 1));
                 }
-                let start = self.params.chunk_start(chunk);
-                let mut ring: Vec<(dhtr_protocol::RingId, usize)> =
-                    self.nodes.iter().enumerate().map(|(i, n)| (n.info.id, i)).collect();
-                ring.sort();
-                let at = ring.iter().position(|(id, _)| *id >= start).unwrap_or(0);
-                let order: Vec<usize> = (0..ring.len().min(12)).map(|k| ring[(at + k) % ring.len()].1).collect();
+                let order = committee_of(&self.ring_order(), self.params.chunk_start(chunk), 12);
                 detail.push_str(&format!("\n  ring order from the chunk start: {order:?}"));
                 return Err(format!("chunk {}: {e}{detail}", chunk.0));
             }
