@@ -19,6 +19,7 @@
 //! | `dhtr_ring_neighbours` | gauge | `kind` = predecessor, successors, fingers |
 //! | `dhtr_chord_requests_total` | counter | `direction` = in, out; `kind` |
 //! | `dhtr_chord_request_failures_total` | counter | `kind` |
+//! | `dhtr_lookup_answers_refused_total` | counter | `reason` = out_of_order, not_preceding, disowned, unconfirmed |
 //! | `dhtr_join_attempts_total` | counter | `outcome` = ok, failed |
 //! | `dhtr_build_info` | gauge (always 1) | `version` |
 //! | `dhtr_uptime_seconds` | gauge (computed at scrape) | |
@@ -199,6 +200,16 @@ pub struct ChordRequestLabels {
     pub kind: String,
 }
 
+/// Why a lookup answer was refused (`dhtr_lookup_answers_refused_total`).
+pub const REFUSAL_REASONS: [&str; 4] = ["out_of_order", "not_preceding", "disowned", "unconfirmed"];
+
+/// Label set `{reason}` of `dhtr_lookup_answers_refused_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// One of [`REFUSAL_REASONS`].
+    pub reason: String,
+}
+
 /// Label set `{kind}` of `dhtr_chord_request_failures_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ChordKindLabels {
@@ -273,6 +284,8 @@ pub struct Metrics {
     pub chord_request_failures: Family<ChordKindLabels, Counter>,
     /// `dhtr_join_attempts_total{outcome}`.
     pub join_attempts: Family<JoinLabels, Counter>,
+    /// `dhtr_lookup_answers_refused_total{reason}`.
+    pub answers_refused: Family<RefusalLabels, Counter>,
     /// `dhtr_uptime_seconds`, computed at scrape time.
     pub uptime: Uptime,
     /// The ledger's metrics (`dhtr_ledger_*`, see [`crate::ledger_metrics`]).
@@ -302,6 +315,7 @@ impl Metrics {
             chord_requests: Family::default(),
             chord_request_failures: Family::default(),
             join_attempts: Family::default(),
+            answers_refused: Family::default(),
             uptime: Uptime::since(Instant::now()),
             ledger: crate::ledger_metrics::LedgerMetrics::register(registry),
             dns: crate::dns_metrics::DnsMetrics::register(registry),
@@ -312,6 +326,9 @@ impl Metrics {
         for outcome in JoinOutcome::ALL {
             metrics.join_attempts.get_or_create_owned(&JoinLabels { outcome });
         }
+        for reason in REFUSAL_REASONS {
+            metrics.answers_refused.get_or_create_owned(&RefusalLabels { reason: reason.to_owned() });
+        }
         for kind in NeighbourKind::ALL {
             metrics.ring_neighbours.get_or_create_owned(&NeighbourLabels { kind });
         }
@@ -321,6 +338,11 @@ impl Metrics {
         let m = &metrics;
         registry.register("dhtr_connected_peers", "Peers with at least one open connection", m.connected_peers.clone());
         registry.register("dhtr_lookups", "Chord lookups by outcome", m.lookups.clone());
+        registry.register(
+            "dhtr_lookup_answers_refused",
+            "Lookup answers refused before use: a false form (the responder is struck) or a named successor that did not confirm",
+            m.answers_refused.clone(),
+        );
         registry.register("dhtr_lookup_hops", "Hops taken by successful Chord lookups", m.lookup_hops.clone());
         registry.register_with_unit(
             "dhtr_lookup_duration",
@@ -415,6 +437,12 @@ impl Metrics {
     }
 
     /// Counts one failed outbound Chord request of `kind`.
+    /// Count a refused lookup answer.
+    pub fn answer_refused(&self, reason: &str) {
+        self.answers_refused.get_or_create(&RefusalLabels { reason: reason.to_owned() }).inc();
+    }
+
+    /// Count a failed outgoing Chord request.
     pub fn chord_request_failure(&self, kind: &str) {
         self.chord_request_failures.get_or_create(&ChordKindLabels { kind: kind.to_owned() }).inc();
     }

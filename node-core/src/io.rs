@@ -96,6 +96,9 @@ pub enum BadMessage {
     Oversized,
     /// Not a message of the protocol.
     Undecodable,
+    /// A provably false answer (a lookup answer out of ring order, or from
+    /// a node that does not precede the key).
+    FalseAnswer,
 }
 
 impl BadMessage {
@@ -104,6 +107,7 @@ impl BadMessage {
         match self {
             BadMessage::Oversized => "oversized",
             BadMessage::Undecodable => "undecodable",
+            BadMessage::FalseAnswer => "false_answer",
         }
     }
 }

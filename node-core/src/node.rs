@@ -21,7 +21,7 @@ use dhtr_protocol::key::{canonical_name, name_key};
 use dhtr_protocol::{Addr, Chord, ChunkId, LookupId, NodeInfo, PeerRef};
 
 use crate::committees::{Committees, Freshness, View};
-use crate::io::{CoreConfig, Event, Input, Output, SubmitError, Submitted, Token};
+use crate::io::{BadMessage, CoreConfig, Event, Input, Output, Protocol, SubmitError, Submitted, Token};
 use crate::peers::Peers;
 use crate::reads::{ReadError, Reads};
 use crate::records::{self, RecordsRequest, RecordsResponse};
@@ -224,13 +224,17 @@ impl<S: Store> NodeCore<S> {
             }
             Input::Submit(tx) => self.submit(tx),
             Input::TestSubmit { token, name } => self.test_submit(token, name),
-            Input::Misbehaved { peer, protocol, bad } => {
-                let banned = self.peers.strike(now, &peer);
-                self.out.push_back(Output::Disconnect(peer.clone()));
-                self.out.push_back(Output::Event(Event::Penalised { peer, protocol, bad, banned }));
-            }
+            Input::Misbehaved { peer, protocol, bad } => self.misbehaved(peer, protocol, bad),
         }
         self.drain();
+    }
+
+    /// A strike against a peer that sent a bad message or a false answer;
+    /// its connection is dropped.
+    fn misbehaved(&mut self, peer: PeerRef, protocol: Protocol, bad: BadMessage) {
+        let banned = self.peers.strike(self.now, &peer);
+        self.out.push_back(Output::Disconnect(peer.clone()));
+        self.out.push_back(Output::Event(Event::Penalised { peer, protocol, bad, banned }));
     }
 
     /// Answer a peer's Chord request (`None`: the peer is banned; drop the
@@ -546,6 +550,12 @@ impl<S: Store> NodeCore<S> {
             dhtr_protocol::Output::Event(e) => {
                 if matches!(e, dhtr_protocol::Event::NeighboursChanged | dhtr_protocol::Event::Joined { .. }) {
                     self.committees.forget();
+                }
+                if let dhtr_protocol::Event::AnswerRefused { peer, reason } = &e
+                    && reason.is_lie()
+                {
+                    // A provably false lookup answer: a strike, as a bad message.
+                    self.misbehaved(peer.peer.clone(), Protocol::Chord, BadMessage::FalseAnswer);
                 }
                 self.out.push_back(Output::Event(Event::Chord(e)));
             }

@@ -38,9 +38,14 @@ pub fn record(metrics: &Metrics, event: &Event) {
         }
         Event::Penalised { peer, protocol, bad, banned } => {
             let (protocol, reason) = (protocol.as_str(), bad.as_str());
-            warn!(peer = %peer_label_bytes(peer), "dropped a bad {protocol} message ({reason})");
-            metrics.peer_decode_error(protocol);
-            metrics.stream_dropped(protocol, reason);
+            if *bad == dhtr_node_core::BadMessage::FalseAnswer {
+                // Counted with the refusal (`dhtr_lookup_answers_refused_total`).
+                warn!(peer = %peer_label_bytes(peer), "a false {protocol} answer");
+            } else {
+                warn!(peer = %peer_label_bytes(peer), "dropped a bad {protocol} message ({reason})");
+                metrics.peer_decode_error(protocol);
+                metrics.stream_dropped(protocol, reason);
+            }
             metrics.peer_penalised();
             if *banned {
                 warn!(peer = %peer_label_bytes(peer), "banning peer for {} s after repeated bad messages", dhtr_node_core::peers::BAN.as_secs());

@@ -127,6 +127,10 @@ impl Joining {
                 self.plan = new_plan(settings, &self.store, self.me);
                 self.next_join = if self.plan.is_empty() { None } else { Some(now) };
             }
+            Event::AnswerRefused { peer, reason } => {
+                metrics.answer_refused(reason.as_str());
+                debug!(peer = %report::peer_label(peer), reason = reason.as_str(), "refused a lookup answer");
+            }
             Event::Left => {}
         }
     }

@@ -10,6 +10,9 @@
 mod lookup;
 mod requests;
 mod routing;
+mod verify;
+
+pub use verify::Refusal;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -129,6 +132,14 @@ pub enum Event {
     Alone,
     /// The graceful leave finished: neighbours were told (or timed out).
     Left,
+    /// A lookup answer was refused ([`verify`]); `peer` is the responder for
+    /// a lie, else the node that failed to confirm it.
+    AnswerRefused {
+        /// Who is answerable.
+        peer: NodeInfo,
+        /// Why.
+        reason: Refusal,
+    },
 }
 
 /// What the core asks its caller to do.
@@ -184,6 +195,8 @@ enum RpcPurpose {
     Notify,
     CheckPredecessor,
     Lookup(LookupId),
+    /// Confirming a lookup's answer with its named first successor.
+    Confirm(LookupId),
     Leave,
 }
 
@@ -571,11 +584,8 @@ impl Chord {
     fn on_lookup_response(&mut self, now: Instant, id: LookupId, from: &NodeInfo, response: Response) {
         let Some(l) = self.lookups.get_mut(&id) else { return };
         match response {
-            Response::Successors { mut successors } if !successors.is_empty() => {
-                let hops = l.hops + 1;
-                let key = l.key;
-                successors.truncate(self.cfg.successors);
-                self.finish_lookup(now, id, Ok(LookupResult { key, successors, hops }));
+            Response::Successors { successors } if !successors.is_empty() => {
+                self.on_successors(now, id, from, successors);
             }
             Response::Closer { nodes } => {
                 l.on_closer(from, nodes, &self.routing.me.peer);
@@ -659,6 +669,11 @@ impl Chord {
                     self.on_lookup_response(now, lid, &to, response);
                 }
             }
+            (RpcPurpose::Confirm(lid), response) => {
+                if self.lookups.get(&lid).and_then(|l| l.in_flight.as_ref()).is_some_and(|n| n.same(&to)) {
+                    self.on_confirm(now, lid, &to, response);
+                }
+            }
             (RpcPurpose::CheckPredecessor, Response::Ack) => self.pinging = false,
             (RpcPurpose::Notify, Response::Ack) => {}
             (RpcPurpose::Leave, Response::Ack) => self.leave_step(),
@@ -679,7 +694,7 @@ impl Chord {
         let forgotten = match rpc.purpose {
             RpcPurpose::Stabilize => self.routing.evict(peer),
             RpcPurpose::CheckPredecessor => self.routing.clear_predecessor(peer),
-            RpcPurpose::Lookup(_) => self.routing.evict_finger(peer),
+            RpcPurpose::Lookup(_) | RpcPurpose::Confirm(_) => self.routing.evict_finger(peer),
             RpcPurpose::Notify | RpcPurpose::Leave => false,
         };
         if forgotten {
@@ -704,6 +719,11 @@ impl Chord {
             RpcPurpose::Lookup(lid) => {
                 if self.lookups.get(&lid).and_then(|l| l.in_flight.as_ref()).is_some_and(|n| n.same(&rpc.to)) {
                     self.advance_lookup(now, lid);
+                }
+            }
+            RpcPurpose::Confirm(lid) => {
+                if self.lookups.get(&lid).and_then(|l| l.in_flight.as_ref()).is_some_and(|n| n.same(&rpc.to)) {
+                    self.unconfirmed(now, lid, &rpc.to);
                 }
             }
             RpcPurpose::Leave => self.leave_step(),

@@ -3,8 +3,10 @@
 //! identities ("sybils") that answer network reads with forged records.
 //!
 //! - [`Attack::FakeSuccessors`]: a hop on lookup paths answers `Successors`
-//!   with made-up identities; a reader outside the committee then asks them,
-//!   and they agree on a forged record (open until verified lookups, issue 9).
+//!   with made-up identities, well formed (in ring order after the key it
+//!   was asked for), so that only confirming the first with that identity
+//!   shows the lie; a reader that believed it would ask them, and they agree
+//!   on a forged record.
 //! - [`Attack::PlantChain`]: one key fabricates a chain (a genesis naming
 //!   itself, a forged `Put`, a `Reconfigure` to the victim's committee) and
 //!   sends it, with a vote, to every node.
@@ -63,7 +65,13 @@ pub struct Attacker {
     equivocators: HashMap<usize, KeySigner>,
     /// Messages an equivocator sent so far (which version goes where).
     sent: u64,
+    /// The key of each lookup request the lookup liar was sent, by (asker,
+    /// request id), to shape its lie.
+    asked: HashMap<(usize, dhtr_protocol::RequestId), dhtr_protocol::RingId>,
 }
+
+/// Lookup requests remembered for the liar before the memory is cleared.
+const MAX_ASKED: usize = 65_536;
 
 /// The rdata every forged answer carries (never served by the oracle).
 pub fn forged_rdata() -> Vec<u8> {
@@ -109,6 +117,7 @@ impl Attacker {
             key: KeySigner::from_secret(secret),
             equivocators,
             sent: 0,
+            asked: HashMap::new(),
         }
     }
 
@@ -247,13 +256,24 @@ impl Adversary<Msg> for Attacker {
             return;
         }
         self.equivocate(&mut env);
+        if self.has(env.to, Attack::FakeSuccessors)
+            && let Msg::ChordReq { id, request: dhtr_protocol::Request::FindSuccessor { key }, .. } = &env.msg
+        {
+            if self.asked.len() >= MAX_ASKED {
+                self.asked.clear();
+            }
+            self.asked.insert((env.from, *id), *key);
+        }
         if self.has(env.from, Attack::FakeSuccessors)
-            && let Msg::ChordResp { response, .. } = &mut env.msg
+            && let Msg::ChordResp { id, response } = &mut env.msg
             && matches!(response, Response::Successors { .. } | Response::Closer { .. })
+            && let Some(key) = self.asked.remove(&(env.to, *id))
         {
             // Whatever the hop was asked, the lookup ends here, at made-up
-            // identities.
-            *response = Response::Successors { successors: self.sybils.clone() };
+            // identities in ring order after the key.
+            let mut sybils = self.sybils.clone();
+            sybils.sort_by_key(|s| key.distance_to(&s.id));
+            *response = Response::Successors { successors: sybils };
         }
         wire.send(env);
     }

@@ -149,6 +149,10 @@ pub struct NodeReport {
     pub resolutions: u64,
     /// Forged submissions flooders sent.
     pub flooded: u64,
+    /// Lookup answers refused before use (verified lookups).
+    pub refused: u64,
+    /// Of those, provable lies (the responder was struck).
+    pub lies: u64,
 }
 
 impl NodeReport {
@@ -532,6 +536,12 @@ impl NodeSim {
                 self.on_read(i, token, result);
             }
             Output::Event(dhtr_node_core::Event::Committed { .. }) => self.report.commits += 1,
+            Output::Event(dhtr_node_core::Event::Chord(dhtr_protocol::Event::AnswerRefused { reason, .. })) => {
+                self.report.refused += 1;
+                if reason.is_lie() {
+                    self.report.lies += 1;
+                }
+            }
             Output::Event(dhtr_node_core::Event::Ledger { event, .. }) => match event {
                 ChunkEvent::OtherChain { kept: true, .. } => self.report.other_kept += 1,
                 ChunkEvent::OtherChain { kept: false, .. } => self.report.abandoned += 1,
