@@ -7,6 +7,11 @@
 //!   was asked for), so that only confirming the first with that identity
 //!   shows the lie; a reader that believed it would ask them, and they agree
 //!   on a forged record.
+//! - [`Attack::SybilSuccessors`]: the same lie, and the made-up identities
+//!   (answered for by their owner) confirm it: each says the liar is its
+//!   predecessor. Identities that cost nothing pass verified lookups this
+//!   way; the rest of issue 9 (admission, work bound to addresses,
+//!   redundant lookups) is what must stop it.
 //! - [`Attack::PlantChain`]: one key fabricates a chain (a genesis naming
 //!   itself, a forged `Put`, a `Reconfigure` to the victim's committee) and
 //!   sends it, with a vote, to every node.
@@ -28,7 +33,7 @@ use dhtr_ledger::types::vote_digest;
 use dhtr_ledger::{Block, Certificate, Committee, Phase, RRset, Tx, Vote};
 use dhtr_node_core::records::{MemberState, RecordsRequest, RecordsResponse};
 use dhtr_protocol::key::name_key;
-use dhtr_protocol::{NetworkParams, NodeInfo, PeerRef, Response};
+use dhtr_protocol::{NetworkParams, NodeInfo, PeerRef, Request, Response};
 use serde_bytes::ByteBuf;
 
 use super::Msg;
@@ -40,6 +45,8 @@ use crate::kit::{Adversary, Envelope, Wire};
 pub enum Attack {
     /// Lie in lookup answers: made-up successors.
     FakeSuccessors,
+    /// Lie in lookup answers with made-up successors that confirm the lie.
+    SybilSuccessors,
     /// Plant a fabricated chain with one message.
     PlantChain,
     /// Lie in network reads.
@@ -92,7 +99,7 @@ fn forged(name: &str, unix: u64) -> RRset {
 impl Attacker {
     /// The strategies `attacks` (node index, strategy) of a run.
     pub fn new(attacks: &[(usize, Attack)], seed: u64, _nodes: &[NodeInfo]) -> Attacker {
-        let fake = attacks.iter().any(|(_, a)| *a == Attack::FakeSuccessors);
+        let fake = attacks.iter().any(|(_, a)| matches!(a, Attack::FakeSuccessors | Attack::SybilSuccessors));
         let sybils: Vec<NodeInfo> = if fake {
             (0..SYBILS)
                 .map(|k| {
@@ -132,7 +139,28 @@ impl Attacker {
 
     /// The node that answers for the made-up identities.
     pub fn owner(&self) -> Option<usize> {
-        self.attacks.iter().find(|(_, a)| *a == Attack::FakeSuccessors).map(|(i, _)| *i)
+        self.attacks
+            .iter()
+            .find(|(_, a)| matches!(a, Attack::FakeSuccessors | Attack::SybilSuccessors))
+            .map(|(i, _)| *i)
+    }
+
+    fn lies_in_lookups(&self, node: usize) -> bool {
+        self.has(node, Attack::FakeSuccessors) || self.has(node, Attack::SybilSuccessors)
+    }
+
+    /// A made-up identity's answer to a Chord request, if they confirm lies:
+    /// to `GetNeighbours`, the liar `owner` as its predecessor and the
+    /// other made-up identities after it as its successors.
+    pub fn chord_as_sybil(&self, peer: &PeerRef, request: &Request, owner: &NodeInfo) -> Option<Response> {
+        let me = self.sybils.iter().find(|s| &s.peer == peer)?;
+        let confirming = self.attacks.iter().any(|(_, a)| *a == Attack::SybilSuccessors);
+        if !confirming || *request != Request::GetNeighbours {
+            return None;
+        }
+        let mut successors: Vec<NodeInfo> = self.sybils.iter().filter(|s| s.peer != me.peer).cloned().collect();
+        successors.sort_by_key(|s| me.id.distance_to(&s.id));
+        Some(Response::Neighbours { predecessor: Some(owner.clone()), successors })
     }
 
     /// Does node `i` lie in reads?
@@ -256,15 +284,15 @@ impl Adversary<Msg> for Attacker {
             return;
         }
         self.equivocate(&mut env);
-        if self.has(env.to, Attack::FakeSuccessors)
-            && let Msg::ChordReq { id, request: dhtr_protocol::Request::FindSuccessor { key }, .. } = &env.msg
+        if self.lies_in_lookups(env.to)
+            && let Msg::ChordReq { id, request: Request::FindSuccessor { key }, .. } = &env.msg
         {
             if self.asked.len() >= MAX_ASKED {
                 self.asked.clear();
             }
             self.asked.insert((env.from, *id), *key);
         }
-        if self.has(env.from, Attack::FakeSuccessors)
+        if self.lies_in_lookups(env.from)
             && let Msg::ChordResp { id, response } = &mut env.msg
             && matches!(response, Response::Successors { .. } | Response::Closer { .. })
             && let Some(key) = self.asked.remove(&(env.to, *id))

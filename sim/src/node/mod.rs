@@ -538,6 +538,9 @@ impl NodeSim {
             Output::Event(dhtr_node_core::Event::Committed { .. }) => self.report.commits += 1,
             Output::Event(dhtr_node_core::Event::Chord(dhtr_protocol::Event::AnswerRefused { reason, .. })) => {
                 self.report.refused += 1;
+                if std::env::var_os("DHTR_NODE_TRACE").is_some() {
+                    eprintln!("t={:?} node {i} refused an answer: {}", self.kit.now(), reason.as_str());
+                }
                 if reason.is_lie() {
                     self.report.lies += 1;
                 }
@@ -576,9 +579,18 @@ impl NodeSim {
         }
     }
 
-    fn send_to(&mut self, from: usize, to: &PeerRef, msg: Msg) {
-        let Some(&to) = self.by_peer.get(to) else { return };
-        // Made-up identities answer only network reads, through their owner.
+    fn send_to(&mut self, from: usize, peer: &PeerRef, msg: Msg) {
+        let Some(&to) = self.by_peer.get(peer) else { return };
+        // Made-up identities answer network reads through their owner, and
+        // Chord requests if they confirm lies (answered for by the attacker).
+        if to == usize::MAX
+            && let Msg::ChordReq { id, request, .. } = &msg
+            && let Some(owner) = self.attacker.owner()
+            && let Some(response) = self.attacker.chord_as_sybil(peer, request, &self.nodes[owner].info)
+        {
+            self.send(Envelope::new(owner, from, Msg::ChordResp { id: *id, response }));
+            return;
+        }
         let to = match (to, &msg) {
             (usize::MAX, Msg::RecordsReq { .. }) => match self.attacker.owner() {
                 Some(owner) => owner,
