@@ -60,10 +60,11 @@ impl Chunks {
     pub(super) fn forked<S: Store + ?Sized>(&self, chunk: ChunkId, list: &[(Block, Certificate)], store: &S) -> bool {
         let Some((b, _)) = list.first() else { return false };
         let Ok(Some(tip)) = store.tip(chunk) else { return false };
-        if b.chunk != chunk || b.height > tip.height.saturating_add(1) {
+        let next = tip.height.saturating_add(1);
+        if b.chunk != chunk || b.height > next {
             return false;
         }
-        if b.height == tip.height + 1 {
+        if b.height == next {
             return b.prev != tip.hash;
         }
         matches!(store.block(chunk, b.height), Ok(Some((ours, _))) if ours.hash() != b.hash())
@@ -137,12 +138,9 @@ impl Chunks {
     /// Forget our chain and take the vouched one; what waited in ours is
     /// submitted again.
     fn abandon<S: Store + ?Sized>(&mut self, now: Instant, chunk: ChunkId, height: u64, v: Vouched, store: &mut S) {
-        let carried = self.replicas.remove(&chunk).map(|r| r.pending_txs()).unwrap_or_default();
-        self.checks.remove(&chunk);
-        self.joins.remove(&chunk);
-        self.leaving.remove(&chunk);
-        if let Err(e) = store.discard_chain(chunk) {
-            return self.event(chunk, ChunkEvent::Replica(replica::Event::Halted { error: e.to_string() }));
+        let carried = self.replicas.get(&chunk).map(|r| r.pending_txs()).unwrap_or_default();
+        if !self.forget_chain(chunk, store) {
+            return;
         }
         self.event(chunk, ChunkEvent::OtherChain { kept: false, height });
         self.adopt(now, chunk, v, store);
@@ -177,12 +175,25 @@ impl Chunks {
                 continue;
             }
             let height = r.committed_height();
-            self.replicas.remove(&chunk);
-            self.checks.remove(&chunk);
-            if let Err(e) = store.discard_chain(chunk) {
-                return self.event(chunk, ChunkEvent::Replica(replica::Event::Halted { error: e.to_string() }));
+            if !self.forget_chain(chunk, store) {
+                return;
             }
             self.event(chunk, ChunkEvent::Released { height });
         }
+    }
+
+    /// Close a chunk's replica, stop every look after it, and discard its
+    /// chain from the store (false, with the replica halted, if the store
+    /// fails).
+    fn forget_chain<S: Store + ?Sized>(&mut self, chunk: ChunkId, store: &mut S) -> bool {
+        self.replicas.remove(&chunk);
+        self.checks.remove(&chunk);
+        self.joins.remove(&chunk);
+        self.leaving.remove(&chunk);
+        if let Err(e) = store.discard_chain(chunk) {
+            self.event(chunk, ChunkEvent::Replica(replica::Event::Halted { error: e.to_string() }));
+            return false;
+        }
+        true
     }
 }

@@ -45,23 +45,12 @@ pub(crate) struct Lookup {
     tried: HashSet<PeerRef>,
     /// The node currently being queried.
     pub in_flight: Option<NodeInfo>,
-    /// Is `in_flight` the named first successor of an answer, being asked
-    /// to confirm it ([`super::verify`])?
-    pub confirming: bool,
 }
 
 impl Lookup {
     pub fn new(key: RingId, purpose: Purpose, deadline: Instant, start: Vec<NodeInfo>) -> Lookup {
-        let mut l = Lookup {
-            key,
-            purpose,
-            deadline,
-            hops: 0,
-            candidates: Vec::new(),
-            tried: HashSet::new(),
-            in_flight: None,
-            confirming: false,
-        };
+        let mut l =
+            Lookup { key, purpose, deadline, hops: 0, candidates: Vec::new(), tried: HashSet::new(), in_flight: None };
         for n in start {
             l.add_candidate(n);
         }

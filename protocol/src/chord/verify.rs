@@ -104,7 +104,6 @@ impl Chord {
             return self.finish_lookup(now, id, Ok(LookupResult { key, successors, hops }));
         }
         l.hops = hops;
-        l.confirming = true;
         l.in_flight = Some(first.clone());
         self.send(now, first, Request::GetNeighbours, RpcPurpose::Confirm(id));
     }
@@ -113,7 +112,6 @@ impl Chord {
     pub(super) fn on_confirm(&mut self, now: Instant, id: LookupId, named: &NodeInfo, response: Response) {
         let Some(l) = self.lookups.get_mut(&id) else { return };
         let key = l.key;
-        l.confirming = false;
         let Response::Neighbours { predecessor, successors } = response else {
             return self.unconfirmed(now, id, named);
         };
@@ -138,9 +136,6 @@ impl Chord {
 
     /// The named first successor did not answer: try the next candidate.
     pub(super) fn unconfirmed(&mut self, now: Instant, id: LookupId, named: &NodeInfo) {
-        if let Some(l) = self.lookups.get_mut(&id) {
-            l.confirming = false;
-        }
         self.emit(Event::AnswerRefused { peer: named.clone(), reason: Refusal::Unconfirmed });
         self.advance_lookup(now, id);
     }

@@ -272,6 +272,8 @@ pub struct NodeSim {
     attacker: Attacker,
     report: NodeReport,
     params: NetworkParams,
+    /// `DHTR_NODE_TRACE` is set: print progress and refused lookup answers.
+    trace: bool,
 }
 
 impl NodeSim {
@@ -338,6 +340,7 @@ impl NodeSim {
             attacker,
             report: NodeReport::default(),
             params: NetworkParams::default(),
+            trace: std::env::var_os("DHTR_NODE_TRACE").is_some(),
             nodes,
             by_peer,
             kit,
@@ -351,10 +354,9 @@ impl NodeSim {
         let end = self.cfg.duration;
         // `DHTR_NODE_TRACE=1`: one line per 10 virtual seconds (virtual
         // time, messages sent so far), to find a run that stops advancing.
-        let trace = std::env::var_os("DHTR_NODE_TRACE").is_some();
         let mut next_trace = Duration::ZERO;
         while let Some(ev) = self.kit.next(end) {
-            if trace && self.kit.now() >= next_trace {
+            if self.trace && self.kit.now() >= next_trace {
                 eprintln!("t={:?} sent={}", self.kit.now(), self.net.stats.sent);
                 next_trace = self.kit.now() + Duration::from_secs(10);
             }
@@ -538,7 +540,7 @@ impl NodeSim {
             Output::Event(dhtr_node_core::Event::Committed { .. }) => self.report.commits += 1,
             Output::Event(dhtr_node_core::Event::Chord(dhtr_protocol::Event::AnswerRefused { reason, .. })) => {
                 self.report.refused += 1;
-                if std::env::var_os("DHTR_NODE_TRACE").is_some() {
+                if self.trace {
                     eprintln!("t={:?} node {i} refused an answer: {}", self.kit.now(), reason.as_str());
                 }
                 if reason.is_lie() {
