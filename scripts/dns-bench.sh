@@ -32,7 +32,7 @@ printf '[dns]\nrate_per_second = 100000000\n' >"$WORK/dhtr.toml"
 boot=""
 for i in 1 2 3 4; do
   ip="127.0.0.9$i"
-  args=(run --network bench --data-dir "$WORK/n$i" --listen "/ip4/$ip/tcp/4601" --http-listen "$ip:9600"
+  args=(run --network bench --test-network --data-dir "$WORK/n$i" --listen "/ip4/$ip/tcp/4601" --http-listen "$ip:9600"
         --dns-listen "$ip:5335" --root-hints "$WORK/root.hints" --config "$WORK/dhtr.toml" --log warn)
   [ -n "$boot" ] && args+=(--bootstrap "$boot")
   "$BIN" "${args[@]}" >"$WORK/n$i.log" 2>&1 &

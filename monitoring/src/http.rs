@@ -386,6 +386,7 @@ mod tests {
                 uptime_seconds: 1.5,
                 joined: true,
                 ledger: Default::default(),
+                admission: Default::default(),
             })
         }
 

@@ -27,6 +27,7 @@ pub use logging::init_tracing;
 pub use metrics::{Direction, JoinOutcome, LookupOutcome, Metrics, NeighbourKind};
 pub use prometheus_client::registry::Registry;
 pub use report::{
-    BlockReport, CertificateReport, ChainReport, ChunkReport, ErrorReport, HistoryReport, LedgerReport, LookupReport,
-    PeerReport, RecordsReport, SignatureReport, StatusReport, SubmitReport, TxReport, VersionReport,
+    AdmissionReport, BlockReport, CertificateReport, ChainReport, ChunkReport, ErrorReport, HistoryReport,
+    LedgerReport, LookupReport, PeerReport, RecordsReport, SignatureReport, StatusReport, SubmitReport, TxReport,
+    VersionReport,
 };

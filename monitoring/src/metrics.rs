@@ -19,7 +19,9 @@
 //! | `dhtr_ring_neighbours` | gauge | `kind` = predecessor, successors, fingers |
 //! | `dhtr_chord_requests_total` | counter | `direction` = in, out; `kind` |
 //! | `dhtr_chord_request_failures_total` | counter | `kind` |
-//! | `dhtr_lookup_answers_refused_total` | counter | `reason` = out_of_order, not_preceding, disowned, unconfirmed |
+//! | `dhtr_lookup_answers_refused_total` | counter | `reason` = out_of_order, not_preceding, disowned, unconfirmed, unadmitted |
+//! | `dhtr_admissions_refused_total` | counter | `reason` = work, prefix |
+//! | `dhtr_admission_difficulty` | gauge | |
 //! | `dhtr_join_attempts_total` | counter | `outcome` = ok, failed |
 //! | `dhtr_build_info` | gauge (always 1) | `version` |
 //! | `dhtr_uptime_seconds` | gauge (computed at scrape) | |
@@ -201,7 +203,10 @@ pub struct ChordRequestLabels {
 }
 
 /// Why a lookup answer was refused (`dhtr_lookup_answers_refused_total`).
-pub const REFUSAL_REASONS: [&str; 4] = ["out_of_order", "not_preceding", "disowned", "unconfirmed"];
+pub const REFUSAL_REASONS: [&str; 5] = ["out_of_order", "not_preceding", "disowned", "unconfirmed", "unadmitted"];
+
+/// Why a peer was not admitted (`dhtr_admissions_refused_total`).
+pub const ADMISSION_REASONS: [&str; 2] = ["work", "prefix"];
 
 /// Label set `{reason}` of `dhtr_lookup_answers_refused_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -286,6 +291,11 @@ pub struct Metrics {
     pub join_attempts: Family<JoinLabels, Counter>,
     /// `dhtr_lookup_answers_refused_total{reason}`.
     pub answers_refused: Family<RefusalLabels, Counter>,
+    /// `dhtr_admissions_refused_total{reason}`: peers whose own ticket
+    /// broke the network's admission rules.
+    pub admissions_refused: Family<RefusalLabels, Counter>,
+    /// `dhtr_admission_difficulty`: the network's work difficulty in bits.
+    pub admission_difficulty: Gauge,
     /// `dhtr_uptime_seconds`, computed at scrape time.
     pub uptime: Uptime,
     /// The ledger's metrics (`dhtr_ledger_*`, see [`crate::ledger_metrics`]).
@@ -316,6 +326,8 @@ impl Metrics {
             chord_request_failures: Family::default(),
             join_attempts: Family::default(),
             answers_refused: Family::default(),
+            admissions_refused: Family::default(),
+            admission_difficulty: Gauge::default(),
             uptime: Uptime::since(Instant::now()),
             ledger: crate::ledger_metrics::LedgerMetrics::register(registry),
             dns: crate::dns_metrics::DnsMetrics::register(registry),
@@ -328,6 +340,9 @@ impl Metrics {
         }
         for reason in REFUSAL_REASONS {
             metrics.answers_refused.get_or_create_owned(&RefusalLabels { reason: reason.to_owned() });
+        }
+        for reason in ADMISSION_REASONS {
+            metrics.admissions_refused.get_or_create_owned(&RefusalLabels { reason: reason.to_owned() });
         }
         for kind in NeighbourKind::ALL {
             metrics.ring_neighbours.get_or_create_owned(&NeighbourLabels { kind });
@@ -342,6 +357,16 @@ impl Metrics {
             "dhtr_lookup_answers_refused",
             "Lookup answers refused before use: a false form (the responder is struck) or a named successor that did not confirm",
             m.answers_refused.clone(),
+        );
+        registry.register(
+            "dhtr_admissions_refused",
+            "Peers refused because their own ticket broke the network's admission rules (work short of the difficulty, or a prefix they are not reached from)",
+            m.admissions_refused.clone(),
+        );
+        registry.register(
+            "dhtr_admission_difficulty",
+            "The network's identity work difficulty, in leading zero bits",
+            m.admission_difficulty.clone(),
         );
         registry.register("dhtr_lookup_hops", "Hops taken by successful Chord lookups", m.lookup_hops.clone());
         registry.register_with_unit(
@@ -440,6 +465,11 @@ impl Metrics {
     /// Count a refused lookup answer.
     pub fn answer_refused(&self, reason: &str) {
         self.answers_refused.get_or_create(&RefusalLabels { reason: reason.to_owned() }).inc();
+    }
+
+    /// Count a peer refused admission.
+    pub fn admission_refused(&self, reason: &str) {
+        self.admissions_refused.get_or_create(&RefusalLabels { reason: reason.to_owned() }).inc();
     }
 
     /// Count a failed outgoing Chord request.

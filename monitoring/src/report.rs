@@ -58,6 +58,26 @@ pub struct StatusReport {
     /// The chunk chains this node holds.
     #[serde(default)]
     pub ledger: LedgerReport,
+    /// Admission: the network's mode and parameters, and this node's ticket.
+    #[serde(default)]
+    pub admission: AdmissionReport,
+}
+
+/// The network's admission rules and this node's standing under them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdmissionReport {
+    /// `open` (proof of work bound to an address prefix).
+    pub mode: String,
+    /// The network id (hex): a hash over every network parameter.
+    pub network_id: String,
+    /// Leading zero bits an identity's work must have.
+    pub difficulty: u8,
+    /// Most committee members from one prefix.
+    pub per_prefix_committee: u8,
+    /// Most fingers from one prefix.
+    pub per_prefix_routing: u8,
+    /// The address prefix this node's position is bound to.
+    pub prefix: String,
 }
 
 /// The chunk chains a node holds, as verified at start.
@@ -429,6 +449,15 @@ impl Display for StatusReport {
         field(f, "network", &self.network)?;
         field(f, "peer id", &self.peer_id)?;
         field(f, "ring id", short_hex(&self.ring_id))?;
+        let a = &self.admission;
+        field(
+            f,
+            "admission",
+            format!(
+                "{}, difficulty {} bits, prefix {} (at most {} per committee, {} per finger table)",
+                a.mode, a.difficulty, a.prefix, a.per_prefix_committee, a.per_prefix_routing
+            ),
+        )?;
         field(f, "joined", if self.joined { "yes" } else { "no" })?;
         field(f, "uptime", format_duration(self.uptime_seconds))?;
         string_list(f, "listening on", &self.listen_addrs)?;
@@ -500,6 +529,7 @@ mod tests {
             uptime_seconds: 93_784.2,
             joined: true,
             ledger: Default::default(),
+            admission: Default::default(),
         }
     }
 

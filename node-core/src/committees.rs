@@ -140,15 +140,20 @@ impl<W> Committees<W> {
 
     /// The committee a lookup answer names: its first n distinct successors
     /// (an answer naming one peer several times must not pass for a
-    /// committee), and whether that is a complete view.
+    /// committee), at most [`dhtr_protocol::Rules::per_prefix_committee`] from one
+    /// address prefix (issue 9: a committee never holds two members from
+    /// one /24 or /48 on a public network), and whether that is a complete
+    /// view.
     fn view_of(&self, r: &LookupResult, chord: &Chord) -> View {
         let n = self.params.committee_size();
+        let cap = usize::from(chord.rules().per_prefix_committee);
         let mut members: Vec<NodeInfo> = Vec::with_capacity(2 * n);
         for s in &r.successors {
             if members.len() == 2 * n {
                 break;
             }
-            if !members.iter().any(|m| m.peer == s.peer) {
+            let crowded = members.iter().filter(|m| m.ticket.prefix == s.ticket.prefix).count() >= cap;
+            if !crowded && !members.iter().any(|m| m.peer == s.peer) {
                 members.push(s.clone());
             }
         }

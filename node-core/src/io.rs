@@ -97,8 +97,11 @@ pub enum BadMessage {
     /// Not a message of the protocol.
     Undecodable,
     /// A provably false answer (a lookup answer out of ring order, or from
-    /// a node that does not precede the key).
+    /// a node that does not precede the key, or naming an unadmitted node).
     FalseAnswer,
+    /// The sender's own ticket breaks the network's admission rules (work
+    /// below the difficulty, or a prefix it is not reached from).
+    Unadmitted(dhtr_protocol::Unadmitted),
 }
 
 impl BadMessage {
@@ -108,6 +111,8 @@ impl BadMessage {
             BadMessage::Oversized => "oversized",
             BadMessage::Undecodable => "undecodable",
             BadMessage::FalseAnswer => "false_answer",
+            BadMessage::Unadmitted(dhtr_protocol::Unadmitted::Work) => "unadmitted_work",
+            BadMessage::Unadmitted(dhtr_protocol::Unadmitted::Prefix) => "unadmitted_prefix",
         }
     }
 }
@@ -123,6 +128,8 @@ pub enum Input {
     ChordResponse {
         /// The request.
         id: RequestId,
+        /// The responder's ticket, from its answer.
+        responder: dhtr_protocol::Ticket,
         /// The answer.
         response: Response,
     },

@@ -18,7 +18,7 @@ use dhtr_ledger::chunks::{self, Chunks};
 use dhtr_ledger::sign::Signer;
 use dhtr_ledger::{Store, Tx};
 use dhtr_protocol::key::{canonical_name, name_key};
-use dhtr_protocol::{Addr, Chord, ChunkId, LookupId, NodeInfo, PeerRef};
+use dhtr_protocol::{Addr, Chord, ChunkId, LookupId, NodeInfo, PeerRef, Ticket, WireResponse};
 
 use crate::committees::{Committees, Freshness, View};
 use crate::io::{BadMessage, CoreConfig, Event, Input, Output, Protocol, SubmitError, Submitted, Token};
@@ -167,6 +167,15 @@ impl<S: Store> NodeCore<S> {
         out
     }
 
+    /// A peer as far as this node knows it, to address it: its routing
+    /// entry if it has one, else its identity and known addresses.
+    pub fn contact(&self, peer: &PeerRef) -> NodeInfo {
+        let fingers = self.chord.fingers();
+        let mut ring = self.chord.successors().iter().chain(fingers.iter()).chain(self.chord.predecessor());
+        let ticket = ring.find(|n| n.peer == *peer).map_or(Ticket::placeholder(), |n| n.ticket);
+        NodeInfo::new(peer.clone(), ticket, self.addrs_of(peer))
+    }
+
     /// Has nobody read (name, type) through this node for the configured period?
     pub fn unused(&self, name: &str, rtype: u16) -> bool {
         self.read_log.unused(self.now, name, rtype)
@@ -200,8 +209,8 @@ impl<S: Store> NodeCore<S> {
         self.unix = unix;
         match input {
             Input::Timeout => self.on_timeout(),
-            Input::ChordResponse { id, response } => {
-                self.chord.handle(now, dhtr_protocol::Input::Response { id, response })
+            Input::ChordResponse { id, responder, response } => {
+                self.chord.handle(now, dhtr_protocol::Input::Response { id, responder, response })
             }
             Input::ChordFailure { id } => self.chord.handle(now, dhtr_protocol::Input::Failure { id }),
             Input::Join(via) => self.chord.handle(now, dhtr_protocol::Input::Join(via)),
@@ -237,21 +246,28 @@ impl<S: Store> NodeCore<S> {
         self.out.push_back(Output::Event(Event::Penalised { peer, protocol, bad, banned }));
     }
 
-    /// Answer a peer's Chord request (`None`: the peer is banned; drop the
-    /// stream unanswered).
+    /// Answer a peer's Chord request (`None`: the peer is banned, or its
+    /// ticket is not admitted and it is struck; drop the stream unanswered).
+    /// Whether the ticket's prefix is the one the request came from is the
+    /// adapter's check: only it sees addresses.
     pub fn handle_chord_request(
         &mut self,
         now: Instant,
         from: NodeInfo,
         request: dhtr_protocol::Request,
-    ) -> Option<dhtr_protocol::Response> {
+    ) -> Option<WireResponse> {
         if self.peers.is_banned(now, &from.peer) {
             return None;
         }
         self.now = now;
-        let response = self.chord.handle_request(now, from, request);
+        if let Err(why) = self.chord.rules().check(&from) {
+            self.misbehaved(from.peer, Protocol::Chord, BadMessage::Unadmitted(why));
+            self.drain();
+            return None;
+        }
+        let body = self.chord.handle_request(now, from, request);
         self.drain();
-        Some(response)
+        Some(WireResponse { responder_ticket: self.chord.me().ticket, body })
     }
 
     /// Answer a peer's records request from this node's committed state
@@ -421,7 +437,7 @@ impl<S: Store> NodeCore<S> {
             return None;
         }
         let tip = records::member_tip(&self.store, chunk, &self.me)?;
-        Some(tip.committee.members.iter().map(|p| NodeInfo::new(p.clone(), self.addrs_of(p))).collect())
+        Some(tip.committee.members.iter().map(|p| self.contact(p)).collect())
     }
 
     fn start_read(&mut self, token: Token, request: RecordsRequest, members: &[NodeInfo], size: usize) {
@@ -566,8 +582,8 @@ impl<S: Store> NodeCore<S> {
         match o {
             chunks::Output::Send { to, msg } => {
                 if to != self.me && !self.peers.is_banned(self.now, &to) {
-                    let addrs = self.addrs_of(&to);
-                    self.out.push_back(Output::Ledger { to: NodeInfo::new(to, addrs), msg });
+                    let to = self.contact(&to);
+                    self.out.push_back(Output::Ledger { to, msg });
                 }
             }
             chunks::Output::Validate { chunk, block, txs } => {

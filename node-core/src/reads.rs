@@ -164,7 +164,7 @@ mod tests {
     use serde_bytes::ByteBuf;
 
     fn node(i: u8) -> NodeInfo {
-        NodeInfo::new(PeerRef(vec![i]), Vec::new())
+        NodeInfo::new(PeerRef(vec![i]), dhtr_protocol::Ticket::placeholder(), Vec::new())
     }
 
     fn state(ip: u8) -> MemberState {

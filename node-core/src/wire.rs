@@ -4,7 +4,7 @@
 
 use dhtr_ledger::msg::{self, MAX_MESSAGE_BYTES, Message};
 use dhtr_protocol::wire::{self as chord_wire, WireError};
-use dhtr_protocol::{Response, WireRequest};
+use dhtr_protocol::{WireRequest, WireResponse};
 
 use crate::io::BadMessage;
 use crate::records::{self, DecodeError, RecordsRequest, RecordsResponse};
@@ -62,19 +62,19 @@ fn chord_refused(e: WireError) -> Refused {
 
 impl Wire for ChordWire {
     type Request = WireRequest;
-    type Response = Response;
+    type Response = WireResponse;
     const MAX_REQUEST: usize = chord_wire::MAX_REQUEST_BYTES;
     const MAX_RESPONSE: usize = chord_wire::MAX_RESPONSE_BYTES;
     fn encode_request(r: &WireRequest) -> Option<Vec<u8>> {
         chord_wire::encode(r, Self::MAX_REQUEST).ok()
     }
-    fn encode_response(r: &Response) -> Option<Vec<u8>> {
+    fn encode_response(r: &WireResponse) -> Option<Vec<u8>> {
         chord_wire::encode(r, Self::MAX_RESPONSE).ok()
     }
     fn decode_request(bytes: &[u8]) -> Result<WireRequest, Refused> {
         chord_wire::decode_request(bytes).map_err(chord_refused)
     }
-    fn decode_response(bytes: &[u8]) -> Result<Response, Refused> {
+    fn decode_response(bytes: &[u8]) -> Result<WireResponse, Refused> {
         chord_wire::decode_response(bytes).map_err(chord_refused)
     }
 }

@@ -36,10 +36,12 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
 }
 
-/// The identify protocol version: carries the network name, so a peer from
-/// another network is recognisable in logs.
+/// The identify protocol version: carries the network name and the start
+/// of its id (a hash over every network parameter, admission included), so
+/// a peer of another network, or of the same name with other parameters, is
+/// recognised and disconnected.
 pub fn identify_protocol(settings: &Settings) -> String {
-    format!("/dhtr/{}/1", settings.network)
+    format!("/dhtr/{}/{}/1", settings.network, &hex::encode(settings.admission.network.0)[..16])
 }
 
 /// Build the Swarm with the node's identity and settings; libp2p's own

@@ -138,7 +138,11 @@ mod tests {
     fn bad_requests_are_values_with_a_reason_on_every_protocol() {
         assert_eq!(bad(&read::<ChordWire>(b"\xff\x00garbage".to_vec())), Some(BadMessage::Undecodable));
         assert_eq!(bad(&read::<ChordWire>(vec![0; ChordWire::MAX_REQUEST + 10])), Some(BadMessage::Oversized));
-        let ping = dhtr_protocol::WireRequest { sender_addrs: vec![], body: dhtr_protocol::Request::Ping };
+        let ping = dhtr_protocol::WireRequest {
+            sender_ticket: dhtr_protocol::Ticket::placeholder(),
+            sender_addrs: vec![],
+            body: dhtr_protocol::Request::Ping,
+        };
         assert_eq!(bad(&read::<ChordWire>(ChordWire::encode_request(&ping).unwrap_or_default())), None);
         assert_eq!(bad(&read::<LedgerWire>(b"\xff\x00junk".to_vec())), Some(BadMessage::Undecodable));
         assert_eq!(bad(&read::<LedgerWire>(vec![0; LedgerWire::MAX_REQUEST + 1])), Some(BadMessage::Oversized));

@@ -12,6 +12,7 @@ mod ledger;
 mod records;
 mod report;
 mod transport;
+mod work;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,7 +21,6 @@ use anyhow::{Context, Result, anyhow};
 use clap::{Args, Parser, Subcommand};
 use dhtr_bootstrap::PeerStore;
 use dhtr_monitoring::{Metrics, Registry};
-use dhtr_protocol::RingId;
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 
@@ -41,8 +41,10 @@ enum Cmd {
     Run(Box<RunArgs>),
     /// Create the identity key in the data dir (never overwrites one).
     Keygen(DirArgs),
-    /// Print the node's PeerId and ring id (creating the key if missing).
-    Id(DirArgs),
+    /// Print the node's PeerId, address prefix and ring id, with the same
+    /// flags as `run` (the ring id depends on the network and the address);
+    /// creates the key and computes the identity's work if missing.
+    Id(Box<RunArgs>),
     /// Show a running node's status (peer id, predecessor, successors, peers).
     Status {
         /// The node's HTTP endpoint (its --http-listen).
@@ -127,6 +129,19 @@ struct RunArgs {
     /// Root hints file replacing the built-in IANA root servers.
     #[arg(long, env = "DHTR_ROOT_HINTS")]
     root_hints: Option<PathBuf>,
+    /// A loopback or test network: admission difficulty 12 and no prefix
+    /// limits unless set explicitly. Refused on the public network `main`.
+    #[arg(long, env = "DHTR_TEST_NETWORK")]
+    test_network: bool,
+    /// Network parameter: leading zero bits of an identity's proof of work. [default: 28]
+    #[arg(long, env = "DHTR_DIFFICULTY")]
+    difficulty: Option<u8>,
+    /// Network parameter: most committee members from one /24 or /48. [default: 1]
+    #[arg(long, env = "DHTR_PER_PREFIX_COMMITTEE")]
+    per_prefix_committee: Option<u8>,
+    /// Network parameter: most fingers from one /24 or /48. [default: 2]
+    #[arg(long, env = "DHTR_PER_PREFIX_ROUTING")]
+    per_prefix_routing: Option<u8>,
     /// TEST ONLY: enable POST /test/submit and the deterministic test
     /// validator. Never use on a real network.
     #[arg(long, env = "DHTR_TEST_HOOKS", hide = true)]
@@ -142,7 +157,7 @@ fn main() {
     let result = match cli.command {
         Cmd::Run(args) => run(*args),
         Cmd::Keygen(args) => keygen(args),
-        Cmd::Id(args) => id(args),
+        Cmd::Id(args) => id(*args),
         Cmd::Status { http, json } => dhtr_monitoring::get_status(&http)
             .map_err(Into::into)
             .and_then(|s| print_report(&s, json, |s| s.render_text())),
@@ -196,17 +211,41 @@ fn keygen(args: DirArgs) -> Result<()> {
     Ok(())
 }
 
-fn id(args: DirArgs) -> Result<()> {
-    let dir = data_dir(&args)?;
-    let (key, _) = identity::load_or_create(&dir)?;
+fn id(args: RunArgs) -> Result<()> {
+    let config = args.config.clone();
+    let settings = Settings::resolve(config.as_deref(), overrides(args))?;
+    dhtr_monitoring::init_tracing("warn", false)?;
+    let (key, _) = identity::load_or_create(&settings.data_dir)?;
     let peer = key.public().to_peer_id();
+    let me = whoami(&settings, &peer)?;
     println!("peer_id: {peer}");
-    println!("ring_id: {}", RingId::hash(&peer.to_bytes()).to_hex());
+    println!("network_id: {}", hex::encode(settings.admission.network.0));
+    println!("prefix: {}", me.ticket.prefix);
+    println!("work_nonce: {}", me.ticket.nonce);
+    println!("ring_id: {}", me.id.to_hex());
     Ok(())
 }
 
+/// This node as the ring sees it: its identity, its work (computed now if
+/// the data dir has none) and the address prefix its position is bound to.
+fn whoami(settings: &Settings, peer: &libp2p::PeerId) -> Result<dhtr_protocol::NodeInfo> {
+    let me = dhtr_protocol::PeerRef(peer.to_bytes());
+    let nonce = work::load_or_mint(&settings.data_dir, &me, &settings.admission)?;
+    let prefix = work::own_prefix(&settings.external_addrs, &settings.listen)
+        .ok_or_else(|| anyhow!("cannot tell this host's address prefix: set external_addrs"))?;
+    Ok(dhtr_protocol::NodeInfo::new(me, dhtr_protocol::Ticket { nonce, prefix }, Vec::new()))
+}
+
 fn run(args: RunArgs) -> Result<()> {
-    let overrides = Overrides {
+    let config = args.config.clone();
+    let settings = Settings::resolve(config.as_deref(), overrides(args))?;
+    dhtr_monitoring::init_tracing(&settings.log, settings.log_json)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    rt.block_on(serve(settings))
+}
+
+fn overrides(args: RunArgs) -> Overrides {
+    Overrides {
         network: args.network,
         data_dir: args.data_dir,
         listen: args.listen,
@@ -220,20 +259,22 @@ fn run(args: RunArgs) -> Result<()> {
         dns_listen: args.dns_listen,
         allow: args.allow,
         root_hints: args.root_hints,
-    };
-    let settings = Settings::resolve(args.config.as_deref(), overrides)?;
-    dhtr_monitoring::init_tracing(&settings.log, settings.log_json)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
-    rt.block_on(serve(settings))
+        test_network: args.test_network,
+        difficulty: args.difficulty,
+        per_prefix_committee: args.per_prefix_committee,
+        per_prefix_routing: args.per_prefix_routing,
+    }
 }
 
 async fn serve(settings: Settings) -> Result<()> {
     let mut signals = Signals::register();
     let (key, created) = identity::load_or_create(&settings.data_dir)?;
     let peer_id = key.public().to_peer_id();
+    let me = whoami(&settings, &peer_id)?;
     info!(
         %peer_id,
-        ring_id = %RingId::hash(&peer_id.to_bytes()).to_hex(),
+        ring_id = %me.id.to_hex(),
+        prefix = %me.ticket.prefix,
         network = %settings.network,
         data_dir = %settings.data_dir.display(),
         "{} identity",
@@ -244,6 +285,7 @@ async fn serve(settings: Settings) -> Result<()> {
 
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
+    metrics.admission_difficulty.set(i64::from(settings.admission.difficulty));
     let p2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
     let signer = Arc::new(ledger::NodeSigner::new(key.clone()));
     let mut swarm = behaviour::build_swarm(key, &settings, &mut registry)?;
@@ -268,7 +310,7 @@ async fn serve(settings: Settings) -> Result<()> {
         let _ = dns_rx.changed().await;
     })
     .await?;
-    let core = node_core(&settings, &swarm, signer, ledger.store, ledger.verified, ledger.corrupt);
+    let core = node_core(&settings, me, signer, ledger.store, ledger.verified, ledger.corrupt);
     let node = driver::Driver::new(swarm, core, settings, rx, metrics, p2p_metrics, store, iterative, ledger.report);
     let mut node_task = tokio::spawn(node.run(shutdown_rx.clone()));
     let mut http_rx = shutdown_rx;
@@ -291,7 +333,7 @@ async fn serve(settings: Settings) -> Result<()> {
 /// The node core over the opened ledger, configured from `settings`.
 fn node_core(
     settings: &Settings,
-    swarm: &libp2p::Swarm<behaviour::Behaviour>,
+    me: dhtr_protocol::NodeInfo,
     signer: Arc<ledger::NodeSigner>,
     mut store: dhtr_ledger::rocks::RocksStore,
     held: Vec<dhtr_protocol::ChunkId>,
@@ -310,7 +352,6 @@ fn node_core(
     cfg.unused_after = settings.dns.unused_after;
     cfg.test_liar = settings.test_liar;
     cfg.test_hooks = settings.test_hooks;
-    let me = dhtr_protocol::NodeInfo::new(dhtr_protocol::PeerRef(swarm.local_peer_id().to_bytes()), Vec::new());
     dhtr_node_core::NodeCore::new(cfg, me, signer, store, held, corrupt, std::time::Instant::now())
 }
 

@@ -67,14 +67,21 @@ fn garbage_from_a_peer_is_dropped_counted_and_the_node_keeps_serving() {
     // 0xff (a CBOR "break") cannot start a CBOR item; the rest is random.
     let garbage: Vec<u8> = [&[0xff_u8][..], &rand::random::<[u8; 63]>()[..]].concat();
     let oversized = vec![0x41_u8; dhtr_protocol::wire::MAX_REQUEST_BYTES + 4096];
-    let ping = dhtr_protocol::wire::encode(
-        &dhtr_protocol::WireRequest { sender_addrs: vec![], body: dhtr_protocol::Request::Ping },
-        dhtr_protocol::wire::MAX_REQUEST_BYTES,
-    )
-    .unwrap();
+    let network = dhtr_protocol::NetworkTag(read_network_id(&data_dir));
+    // A Ping carrying a ticket with (`worked`) or without the network's work.
+    let ping = |client: &RawClient, worked: bool| {
+        let me = dhtr_protocol::PeerRef(client.swarm.local_peer_id().to_bytes());
+        let nonce = (0..).find(|&n| (dhtr_protocol::admission::work_bits(&network, &me, n) >= 12) == worked).unwrap();
+        let sender_ticket = dhtr_protocol::Ticket { nonce, prefix: dhtr_protocol::Prefix::V4([127, 0, 0]) };
+        dhtr_protocol::wire::encode(
+            &dhtr_protocol::WireRequest { sender_ticket, sender_addrs: vec![], body: dhtr_protocol::Request::Ping },
+            dhtr_protocol::wire::MAX_REQUEST_BYTES,
+        )
+        .unwrap()
+    };
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let (bad_outcomes, banned_ping, fresh_ping) = rt.block_on(async {
+    let (bad_outcomes, banned_ping, fresh_ping, unworked_ping) = rt.block_on(async {
         let mut bad = RawClient::new();
         let mut outcomes = Vec::new();
         for (what, bytes) in [("garbage", garbage), ("wrong-shape CBOR", wrong_shape), ("oversized", oversized)] {
@@ -83,12 +90,20 @@ fn garbage_from_a_peer_is_dropped_counted_and_the_node_keeps_serving() {
             outcomes.push((what, outcome));
         }
         // Three strikes: the same identity is now banned.
-        let banned = bad.exchange(peer_id, &addr, ping.clone()).await;
+        let bytes = ping(&bad, true);
+        let banned = bad.exchange(peer_id, &addr, bytes).await;
         println!("well-formed Ping from the banned peer: {banned}");
         // Another identity is still served.
-        let fresh = RawClient::new().exchange(peer_id, &addr, ping).await;
+        let mut fresh = RawClient::new();
+        let bytes = ping(&fresh, true);
+        let fresh = fresh.exchange(peer_id, &addr, bytes).await;
         println!("well-formed Ping from a fresh peer: {fresh}");
-        (outcomes, banned, fresh)
+        // One whose ticket lacks the network's work is refused and struck.
+        let mut unworked = RawClient::new();
+        let bytes = ping(&unworked, false);
+        let unworked = unworked.exchange(peer_id, &addr, bytes).await;
+        println!("well-formed Ping from a peer without work: {unworked}");
+        (outcomes, banned, fresh, unworked)
     });
 
     for (what, outcome) in &bad_outcomes {
@@ -122,7 +137,17 @@ fn garbage_from_a_peer_is_dropped_counted_and_the_node_keeps_serving() {
         "{}",
         context()
     );
-    assert_eq!(value("dhtr_peers_penalised_total"), Some(3.0), "{}", context());
+    assert!(
+        !matches!(unworked_ping, Outcome::Response(_)),
+        "a peer without work must not be answered: {unworked_ping}"
+    );
+    assert_eq!(
+        value("dhtr_peer_streams_dropped_total{protocol=\"chord\",reason=\"unadmitted_work\"}"),
+        Some(1.0),
+        "{}",
+        context()
+    );
+    assert_eq!(value("dhtr_peers_penalised_total"), Some(4.0), "{}", context());
 
     assert!(
         !matches!(banned_ping, Outcome::Response(_)),
@@ -132,7 +157,7 @@ fn garbage_from_a_peer_is_dropped_counted_and_the_node_keeps_serving() {
         Outcome::Response(bytes) => {
             let response = dhtr_protocol::wire::decode_response(bytes);
             assert!(
-                matches!(response, Ok(dhtr_protocol::Response::Ack)),
+                matches!(&response, Ok(r) if r.body == dhtr_protocol::Response::Ack),
                 "a Ping from another peer must be acknowledged; got {response:?}"
             );
         }
@@ -498,16 +523,35 @@ fn dhtr() -> Command {
 fn run_args(data_dir: &Path, listen: &str, http: &str) -> Vec<String> {
     // DNS on the HTTP address's IP, any port: tests run side by side.
     let dns = format!("{}:0", http.split(':').next().unwrap_or("127.0.0.1"));
-    ["run", "--network", NETWORK, "--data-dir", &data_dir.display().to_string(), "--listen", listen]
+    ["run", "--network", NETWORK, "--test-network", "--data-dir", &data_dir.display().to_string(), "--listen", listen]
         .into_iter()
         .chain(["--http-listen", http, "--dns-listen", &dns])
         .map(String::from)
         .collect()
 }
 
-/// `dhtr id --data-dir <dir>` → (peer_id, ring_id), asserting success.
+/// `dhtr id` on [`NETWORK`] (a test network, on 127.0.0.0/24).
+fn id_args(data_dir: &Path) -> Vec<String> {
+    ["id", "--network", NETWORK, "--test-network", "--listen", "/ip4/127.0.0.41/tcp/4201", "--data-dir"]
+        .into_iter()
+        .map(String::from)
+        .chain([data_dir.display().to_string()])
+        .collect()
+}
+
+/// The network id `dhtr id` prints for [`NETWORK`].
+fn read_network_id(data_dir: &Path) -> [u8; 32] {
+    let output = dhtr().args(id_args(data_dir)).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let hex = stdout.lines().find_map(|l| l.strip_prefix("network_id:")).map(str::trim).unwrap_or_default();
+    let bytes: Vec<u8> =
+        (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect();
+    bytes.try_into().unwrap_or_else(|_| panic!("no network_id in dhtr id's output:\n{stdout}"))
+}
+
+/// `dhtr id` → (peer_id, ring_id), asserting success.
 fn read_identity(data_dir: &Path) -> (String, String) {
-    let output = dhtr().arg("id").arg("--data-dir").arg(data_dir).output().unwrap();
+    let output = dhtr().args(id_args(data_dir)).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -668,6 +712,9 @@ fn a_chunk_whose_chain_does_not_verify_is_reported_and_not_served() {
     let dir = tempdir();
     let data_dir = dir.path().join("d");
     read_identity(&data_dir);
+    // That computed the work for `badin`; this node runs on the ledger's
+    // test network and computes its own.
+    fs::remove_file(data_dir.join("identity.work")).unwrap();
     // Build two real certified chains with an in-process committee; member
     // 0's store is the node's ledger.
     for chunk in [5u32, 6] {
@@ -697,11 +744,12 @@ fn a_chunk_whose_chain_does_not_verify_is_reported_and_not_served() {
     drop(store);
 
     // The chains were signed for the in-process committee's network.
-    let args: Vec<String> = ["run", "--network", NETWORK, "--data-dir", &data_dir.display().to_string()]
-        .into_iter()
-        .chain(["--listen", "/ip4/127.0.0.51/tcp/4201", "--http-listen", "127.0.0.51:9474"])
-        .map(String::from)
-        .collect();
+    let args: Vec<String> =
+        ["run", "--network", NETWORK, "--test-network", "--data-dir", &data_dir.display().to_string()]
+            .into_iter()
+            .chain(["--listen", "/ip4/127.0.0.51/tcp/4201", "--http-listen", "127.0.0.51:9474"])
+            .map(String::from)
+            .collect();
     let mut node = Proc::start(dir.path(), "ledger-node", &args);
     node.wait_for_http("127.0.0.51:9474");
     let status = dhtr_monitoring::get_status("127.0.0.51:9474").unwrap();

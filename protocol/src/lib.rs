@@ -7,14 +7,16 @@
 //! simulator in the dev-only `dhtr-sim` crate) moves the messages and fires
 //! the timers. See `DESIGN.md` for the vocabulary.
 
+pub mod admission;
 pub mod chord;
 pub mod key;
 pub mod node;
 pub mod ring;
 pub mod wire;
 
+pub use admission::{NetworkTag, Prefix, Rules, Ticket, Unadmitted};
 pub use chord::{Chord, Config, Event, Input, LookupError, LookupId, LookupResult, Output, RequestId};
 pub use key::{ChunkId, NameError, NetworkParams, ParamsError};
 pub use node::{Addr, NodeInfo, PeerRef};
 pub use ring::RingId;
-pub use wire::{NetworkName, Request, Response, WireError, WireRequest};
+pub use wire::{NetworkName, Request, Response, WireError, WireRequest, WireResponse};

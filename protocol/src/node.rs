@@ -1,13 +1,16 @@
 //! How the core names other nodes: an opaque peer identity (the libp2p
-//! PeerId bytes), the ring id derived from it, and opaque dial addresses.
+//! PeerId bytes), its admission ticket, the ring id derived from both, and
+//! opaque dial addresses.
 //!
-//! The ring id is never taken from the wire: it is always recomputed as
-//! blake3 of the peer bytes, so a peer cannot choose where it sits.
+//! The ring id is never taken from the wire: it is always recomputed from
+//! the identity and the ticket ([`Ticket::position`]), so a peer cannot
+//! choose where it sits.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::admission::Ticket;
 use crate::ring::RingId;
 use crate::wire::WireError;
 
@@ -43,10 +46,12 @@ impl fmt::Debug for Addr {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "WireNode", into = "WireNode")]
 pub struct NodeInfo {
-    /// Where the node sits on the ring: `RingId::hash(peer)`.
+    /// Where the node sits on the ring: [`Ticket::position`] of its identity.
     pub id: RingId,
     /// Its authenticated identity.
     pub peer: PeerRef,
+    /// Its proof of work and the address prefix its position is bound to.
+    pub ticket: Ticket,
     /// Addresses it can be dialled at, as last advertised.
     pub addrs: Vec<Addr>,
 }
@@ -58,10 +63,10 @@ impl fmt::Debug for NodeInfo {
 }
 
 impl NodeInfo {
-    /// A node from its identity and addresses; the ring id is derived.
-    pub fn new(peer: PeerRef, mut addrs: Vec<Addr>) -> NodeInfo {
+    /// A node from its identity, ticket and addresses; the ring id is derived.
+    pub fn new(peer: PeerRef, ticket: Ticket, mut addrs: Vec<Addr>) -> NodeInfo {
         addrs.truncate(MAX_ADDRS);
-        NodeInfo { id: RingId::hash(&peer.0), peer, addrs }
+        NodeInfo { id: ticket.position(&peer), peer, ticket, addrs }
     }
 
     /// Is this the same node (same identity) as `other`? Compares the ring
@@ -76,6 +81,7 @@ impl NodeInfo {
 struct WireNode {
     #[serde(with = "serde_bytes")]
     peer: Vec<u8>,
+    ticket: Ticket,
     addrs: Vec<Addr>,
 }
 
@@ -89,12 +95,12 @@ impl TryFrom<WireNode> for NodeInfo {
         if w.addrs.len() > MAX_ADDRS || w.addrs.iter().any(|a| a.0.len() > MAX_ADDR_BYTES) {
             return Err(WireError::Invalid("too many or too long addresses"));
         }
-        Ok(NodeInfo::new(PeerRef(w.peer), w.addrs))
+        Ok(NodeInfo::new(PeerRef(w.peer), w.ticket, w.addrs))
     }
 }
 
 impl From<NodeInfo> for WireNode {
     fn from(n: NodeInfo) -> WireNode {
-        WireNode { peer: n.peer.0, addrs: n.addrs }
+        WireNode { peer: n.peer.0, ticket: n.ticket, addrs: n.addrs }
     }
 }

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::admission::Ticket;
 use crate::node::{Addr, NodeInfo};
 use crate::ring::RingId;
 
@@ -86,11 +87,14 @@ impl fmt::Display for NetworkName {
     }
 }
 
-/// A Chord request as sent: the sender's addresses (so the receiver can
-/// route to it later) and the request itself. The sender's identity comes
-/// from the authenticated connection, not from the message.
+/// A Chord request as sent: the sender's ticket (its ring position's
+/// proof), its addresses (so the receiver can route to it later) and the
+/// request itself. The sender's identity comes from the authenticated
+/// connection, not from the message.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WireRequest {
+    /// The sender's admission ticket.
+    pub sender_ticket: Ticket,
     /// Where the sender can be dialled.
     pub sender_addrs: Vec<Addr>,
     /// The request.
@@ -167,6 +171,16 @@ impl Response {
     }
 }
 
+/// A Chord response as sent: the responder's ticket (so a node that knew
+/// only a bootstrap peer's identity learns where it sits) and the answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WireResponse {
+    /// The responder's admission ticket.
+    pub responder_ticket: Ticket,
+    /// The answer.
+    pub body: Response,
+}
+
 /// Encode a message as CBOR, refusing to exceed `limit` bytes.
 pub fn encode<T: Serialize>(msg: &T, limit: usize) -> Result<Vec<u8>, WireError> {
     let mut buf = Vec::with_capacity(256);
@@ -199,9 +213,9 @@ pub fn decode_request(bytes: &[u8]) -> Result<WireRequest, WireError> {
 }
 
 /// Decode a response, checking sizes and list lengths.
-pub fn decode_response(bytes: &[u8]) -> Result<Response, WireError> {
-    let resp: Response = decode(bytes, MAX_RESPONSE_BYTES)?;
-    if !resp.lists_ok() {
+pub fn decode_response(bytes: &[u8]) -> Result<WireResponse, WireError> {
+    let resp: WireResponse = decode(bytes, MAX_RESPONSE_BYTES)?;
+    if !resp.body.lists_ok() {
         return Err(WireError::Invalid("node list too long"));
     }
     Ok(resp)
@@ -210,28 +224,36 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admission::Prefix;
     use crate::node::PeerRef;
 
+    fn ticket(b: u8) -> Ticket {
+        Ticket { nonce: u64::from(b), prefix: Prefix::V4([10, 0, b]) }
+    }
+
     fn node(b: u8) -> NodeInfo {
-        NodeInfo::new(PeerRef(vec![b; 38]), vec![Addr(vec![4, 127, 0, 0, b])])
+        NodeInfo::new(PeerRef(vec![b; 38]), ticket(b), vec![Addr(vec![4, 127, 0, 0, b])])
     }
 
     #[test]
     fn round_trip() {
         let req = WireRequest {
+            sender_ticket: ticket(9),
             sender_addrs: vec![Addr(vec![1, 2])],
             body: Request::FindSuccessor { key: RingId::hash(b"k") },
         };
         let bytes = encode(&req, MAX_REQUEST_BYTES).ok();
         let back = bytes.as_deref().map(decode_request);
         assert!(matches!(back, Some(Ok(WireRequest { body: Request::FindSuccessor { .. }, .. }))));
-        let resp = Response::Neighbours { predecessor: Some(node(1)), successors: vec![node(2), node(3)] };
+        let body = Response::Neighbours { predecessor: Some(node(1)), successors: vec![node(2), node(3)] };
+        let resp = WireResponse { responder_ticket: ticket(4), body };
         let bytes = encode(&resp, MAX_RESPONSE_BYTES).unwrap_or_default();
         match decode_response(&bytes) {
             Ok(r) => {
                 assert_eq!(r, resp);
-                if let Response::Neighbours { predecessor: Some(p), .. } = r {
-                    assert_eq!(p.id, RingId::hash(&[1; 38]));
+                // The ring id is recomputed from identity and ticket, never read.
+                if let Response::Neighbours { predecessor: Some(p), .. } = r.body {
+                    assert_eq!(p.id, ticket(1).position(&PeerRef(vec![1; 38])));
                 }
             }
             Err(e) => panic!("decode failed: {e}"),
@@ -250,10 +272,12 @@ mod tests {
 
     #[test]
     fn oversized_lists_and_identities_are_rejected() {
-        let resp = Response::Closer { nodes: (0..40).map(node).collect() };
+        let resp =
+            WireResponse { responder_ticket: ticket(1), body: Response::Closer { nodes: (0..40).map(node).collect() } };
         let bytes = encode(&resp, MAX_RESPONSE_BYTES).unwrap_or_default();
         assert!(matches!(decode_response(&bytes), Err(WireError::Invalid(_))));
-        let bad = Response::Closer { nodes: vec![NodeInfo::new(PeerRef(vec![0; 100]), vec![])] };
+        let body = Response::Closer { nodes: vec![NodeInfo::new(PeerRef(vec![0; 100]), ticket(0), vec![])] };
+        let bad = WireResponse { responder_ticket: ticket(1), body };
         let bytes = encode(&bad, MAX_RESPONSE_BYTES).unwrap_or_default();
         assert!(decode_response(&bytes).is_err());
     }
@@ -263,9 +287,24 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
         let valid = [
-            encode(&WireRequest { sender_addrs: vec![Addr(vec![1; 20])], body: Request::Notify }, MAX_REQUEST_BYTES),
-            encode(&Response::Closer { nodes: (0..5).map(node).collect() }, MAX_RESPONSE_BYTES),
-            encode(&Response::Neighbours { predecessor: Some(node(1)), successors: vec![node(2)] }, MAX_RESPONSE_BYTES),
+            encode(
+                &WireRequest { sender_ticket: ticket(1), sender_addrs: vec![Addr(vec![1; 20])], body: Request::Notify },
+                MAX_REQUEST_BYTES,
+            ),
+            encode(
+                &WireResponse {
+                    responder_ticket: ticket(2),
+                    body: Response::Closer { nodes: (0..5).map(node).collect() },
+                },
+                MAX_RESPONSE_BYTES,
+            ),
+            encode(
+                &WireResponse {
+                    responder_ticket: ticket(3),
+                    body: Response::Neighbours { predecessor: Some(node(1)), successors: vec![node(2)] },
+                },
+                MAX_RESPONSE_BYTES,
+            ),
         ];
         let valid: Vec<Vec<u8>> = valid.into_iter().filter_map(Result::ok).collect();
         assert_eq!(valid.len(), 3);

@@ -114,6 +114,8 @@ pub enum Packet {
     Response {
         /// The request id answered.
         id: RequestId,
+        /// The responder's ticket.
+        responder: dhtr_protocol::Ticket,
         /// The answer.
         response: Response,
     },
@@ -153,7 +155,8 @@ impl Sim {
         for i in 0..cfg.nodes {
             let mut peer = vec![0u8; 38];
             rng.fill(&mut peer[..]);
-            let info = NodeInfo::new(PeerRef(peer), Vec::new());
+            let prefix = dhtr_protocol::Prefix::V4([10, (i >> 8) as u8, i as u8]);
+            let info = NodeInfo::new(PeerRef(peer), dhtr_protocol::Ticket { nonce: 0, prefix }, Vec::new());
             by_peer.insert(info.peer.clone(), i);
             nodes.push(SimNode { info, core: None, alive: true, joined: false });
         }
@@ -432,12 +435,13 @@ impl Sim {
                 };
                 let response = core.handle_request(now, from_info, request);
                 self.drain(to);
-                self.transmit(Envelope::new(to, from, Packet::Response { id, response }));
+                let responder = self.nodes[to].info.ticket;
+                self.transmit(Envelope::new(to, from, Packet::Response { id, responder, response }));
             }
-            What::Packet(Envelope { to, msg: Packet::Response { id, response }, .. }) => {
+            What::Packet(Envelope { to, msg: Packet::Response { id, responder, response }, .. }) => {
                 let n = &mut self.nodes[to];
                 if let (true, Some(core)) = (n.alive, n.core.as_mut()) {
-                    core.handle(now, Input::Response { id, response });
+                    core.handle(now, Input::Response { id, responder, response });
                     self.drain(to);
                 }
             }

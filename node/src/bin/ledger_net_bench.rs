@@ -50,7 +50,7 @@ fn start(bin: &Path, fsync: bool) -> Result<Cluster> {
         let listen = format!("/ip4/127.0.0.{}/tcp/4401", 80 + i);
         let log = std::fs::File::create(cluster._dir.path().join(format!("n{i}.log")))?;
         let mut cmd = Command::new(bin);
-        cmd.args(["run", "--config"]).arg(&cfg).arg("--data-dir").arg(&data);
+        cmd.args(["run", "--test-network", "--config"]).arg(&cfg).arg("--data-dir").arg(&data);
         let dns = format!("127.0.0.{}:0", 80 + i);
         cmd.args(["--listen", &listen, "--http-listen", &http(i), "--dns-listen", &dns, "--log", "warn"]);
         if let Some(b) = &bootstrap {

@@ -43,6 +43,37 @@ impl Default for RingSection {
     }
 }
 
+/// The `[admission]` table: who may stand on the ring (network parameters:
+/// every node of a network must agree, and they are part of its id).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdmissionSection {
+    /// Leading zero bits an identity's proof of work must have.
+    pub difficulty: u8,
+    /// Most members of one committee from one IPv4 /24 or IPv6 /48.
+    pub per_prefix_committee: u8,
+    /// Most fingers from one prefix.
+    pub per_prefix_routing: u8,
+}
+
+/// The public network's admission parameters: 2^28 hashes are about 74 s
+/// of one core of the reference machine (`cargo run --release --example
+/// hashrate -p dhtr-protocol`).
+pub const PUBLIC_ADMISSION: AdmissionSection =
+    AdmissionSection { difficulty: 28, per_prefix_committee: 1, per_prefix_routing: 2 };
+
+/// `--test-network`: a loopback or test network's admission, explicit and
+/// never allowed on `main`: 2^12 hashes (about a millisecond) and no prefix
+/// limits (every process of a loopback test shares 127.0.0.0/24).
+pub const TEST_ADMISSION: AdmissionSection =
+    AdmissionSection { difficulty: 12, per_prefix_committee: u8::MAX, per_prefix_routing: u8::MAX };
+
+impl Default for AdmissionSection {
+    fn default() -> Self {
+        PUBLIC_ADMISSION
+    }
+}
+
 /// The `[ledger]` table: consensus timing and durability.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -167,6 +198,8 @@ pub struct FileConfig {
     pub chunk_bits: u8,
     /// Byzantine members a committee tolerates; committees have 3f+1 (a network parameter).
     pub f: u8,
+    /// Admission (network parameters).
+    pub admission: AdmissionSection,
     /// Chord timing.
     pub ring: RingSection,
     /// Connection limits.
@@ -192,6 +225,7 @@ impl Default for FileConfig {
             test_hooks: false,
             chunk_bits: p.chunk_bits,
             f: p.f,
+            admission: AdmissionSection::default(),
             ring: RingSection::default(),
             limits: LimitsSection::default(),
             ledger: LedgerSection::default(),

@@ -12,7 +12,7 @@ use dhtr_protocol::{NetworkName, NetworkParams};
 use libp2p::Multiaddr;
 
 mod file;
-pub use file::{FileConfig, LimitsSection};
+pub use file::{AdmissionSection, FileConfig, LimitsSection, PUBLIC_ADMISSION, TEST_ADMISSION};
 
 /// Values given on the command line (or in `DHTR_*` variables); each
 /// replaces the file's value when present.
@@ -44,6 +44,14 @@ pub struct Overrides {
     pub allow: Vec<String>,
     /// `--root-hints`
     pub root_hints: Option<PathBuf>,
+    /// `--test-network`
+    pub test_network: bool,
+    /// `--difficulty`
+    pub difficulty: Option<u8>,
+    /// `--per-prefix-committee`
+    pub per_prefix_committee: Option<u8>,
+    /// `--per-prefix-routing`
+    pub per_prefix_routing: Option<u8>,
 }
 
 /// The validated configuration a node runs with.
@@ -53,6 +61,8 @@ pub struct Settings {
     pub network: NetworkName,
     /// Network parameters.
     pub params: NetworkParams,
+    /// Admission rules (network parameters; `chord.admission` too).
+    pub admission: dhtr_protocol::Rules,
     /// Data directory.
     pub data_dir: PathBuf,
     /// libp2p listen addresses.
@@ -160,6 +170,17 @@ impl Settings {
         let network =
             NetworkName::new(&f.network).map_err(|e| anyhow!("{}: {e}", src(net_from_flag, "--network", "network")))?;
         let params = NetworkParams::new(f.chunk_bits, f.f).map_err(|e| anyhow!("config key `chunk_bits`/`f`: {e}"))?;
+        let adm_flags = o.test_network
+            || o.difficulty.is_some()
+            || o.per_prefix_committee.is_some()
+            || o.per_prefix_routing.is_some();
+        if o.test_network {
+            f.admission = TEST_ADMISSION;
+        }
+        f.admission.difficulty = o.difficulty.unwrap_or(f.admission.difficulty);
+        f.admission.per_prefix_committee = o.per_prefix_committee.unwrap_or(f.admission.per_prefix_committee);
+        f.admission.per_prefix_routing = o.per_prefix_routing.unwrap_or(f.admission.per_prefix_routing);
+        let admission = admission_rules(&network, &params, &f.admission, adm_flags)?;
         let mut listen = Vec::new();
         for a in &f.listen {
             let what = src(listen_from_flag, "--listen", "listen");
@@ -218,6 +239,7 @@ impl Settings {
             rpc_timeout: Duration::from_millis(r.rpc_timeout_ms),
             rpc_attempts: r.rpc_attempts,
             lookup_timeout: Duration::from_millis(r.lookup_timeout_ms),
+            admission,
             ..dhtr_protocol::Config::default()
         };
         let l = &f.limits;
@@ -276,6 +298,7 @@ impl Settings {
         Ok(Settings {
             network,
             params,
+            admission,
             data_dir: f.data_dir,
             listen,
             external_addrs,
@@ -292,6 +315,53 @@ impl Settings {
             dns,
         })
     }
+}
+
+/// The network's admission rules, checked: work bound to a tag over every
+/// network parameter, so nodes that disagree on any never admit each other.
+/// The public network `main` cannot be relaxed.
+fn admission_rules(
+    network: &NetworkName,
+    params: &NetworkParams,
+    a: &AdmissionSection,
+    from_flags: bool,
+) -> Result<dhtr_protocol::Rules> {
+    let what = if from_flags { "--test-network/--difficulty/--per-prefix-*" } else { "config table `[admission]`" };
+    if a.difficulty > 40 {
+        bail!("{what}: difficulty = {}: at most 40 bits (2^40 hashes is weeks of CPU)", a.difficulty);
+    }
+    if a.per_prefix_committee == 0 || a.per_prefix_routing == 0 {
+        bail!("{what}: per_prefix_committee and per_prefix_routing must be at least 1");
+    }
+    let public = PUBLIC_ADMISSION;
+    let relaxed = a.difficulty < public.difficulty
+        || a.per_prefix_committee > public.per_prefix_committee
+        || a.per_prefix_routing > public.per_prefix_routing;
+    if network.as_str() == "main" && relaxed {
+        bail!(
+            "{what}: network `main` is the public network; its admission cannot be relaxed below difficulty = {}, \
+             per_prefix_committee = {}, per_prefix_routing = {}. A test or lab network sets --network to its own name",
+            public.difficulty,
+            public.per_prefix_committee,
+            public.per_prefix_routing
+        );
+    }
+    let id = format!(
+        "network {}\nchunk_bits {}\nf {}\nmode open\ndifficulty {}\nper_prefix_committee {}\nper_prefix_routing {}\n",
+        network.as_str(),
+        params.chunk_bits,
+        params.f,
+        a.difficulty,
+        a.per_prefix_committee,
+        a.per_prefix_routing
+    );
+    let tag = *blake3::Hasher::new_derive_key("dhtr 2026 network id v1").update(id.as_bytes()).finalize().as_bytes();
+    Ok(dhtr_protocol::Rules {
+        network: dhtr_protocol::NetworkTag(tag),
+        difficulty: a.difficulty,
+        per_prefix_committee: a.per_prefix_committee,
+        per_prefix_routing: a.per_prefix_routing,
+    })
 }
 
 #[cfg(test)]

@@ -41,6 +41,10 @@ pub fn record(metrics: &Metrics, event: &Event) {
             if *bad == dhtr_node_core::BadMessage::FalseAnswer {
                 // Counted with the refusal (`dhtr_lookup_answers_refused_total`).
                 warn!(peer = %peer_label_bytes(peer), "a false {protocol} answer");
+            } else if let dhtr_node_core::BadMessage::Unadmitted(why) = bad {
+                warn!(peer = %peer_label_bytes(peer), "refused a peer that is not admitted: {why}");
+                metrics.admission_refused(why.as_str());
+                metrics.stream_dropped(protocol, reason);
             } else {
                 warn!(peer = %peer_label_bytes(peer), "dropped a bad {protocol} message ({reason})");
                 metrics.peer_decode_error(protocol);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use dhtr_bootstrap::{Backoff, JoinPlan, PeerStore};
 use dhtr_monitoring::{JoinOutcome, Metrics};
-use dhtr_protocol::{Addr, Chord, Event, NodeInfo, PeerRef};
+use dhtr_protocol::{Addr, Chord, Event, NodeInfo, PeerRef, Ticket};
 use libp2p::{Multiaddr, PeerId};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -165,9 +165,10 @@ fn new_plan(settings: &Settings, store: &PeerStore, me: PeerId) -> JoinPlan {
     )
 }
 
-/// A libp2p peer and its addresses as the Chord core names them.
+/// A libp2p peer and its addresses as the Chord core names them. Its
+/// ticket is not known yet: its first answer carries it.
 fn node_info(peer: &PeerId, addrs: &[Multiaddr]) -> NodeInfo {
-    NodeInfo::new(PeerRef(peer.to_bytes()), addrs.iter().map(|m| Addr(m.to_vec())).collect())
+    NodeInfo::new(PeerRef(peer.to_bytes()), Ticket::placeholder(), addrs.iter().map(|m| Addr(m.to_vec())).collect())
 }
 
 /// The multiaddrs among wire addresses.

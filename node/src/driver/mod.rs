@@ -59,6 +59,8 @@ pub struct Driver {
     p2p_metrics: libp2p::metrics::Metrics,
     /// libp2p request → (core request, kind for metrics).
     chord_out: HashMap<OutboundRequestId, (RequestId, &'static str)>,
+    /// The remote IP of each open connection (a ticket's prefix must match).
+    remote_ips: HashMap<libp2p::swarm::ConnectionId, std::net::IpAddr>,
     records_out: HashMap<OutboundRequestId, dhtr_node_core::reads::RequestId>,
     replies: HashMap<Token, Reply>,
     next_token: u64,
@@ -106,6 +108,7 @@ impl Driver {
             metrics,
             p2p_metrics,
             chord_out: HashMap::new(),
+            remote_ips: HashMap::new(),
             records_out: HashMap::new(),
             replies: HashMap::new(),
             next_token: 0,
@@ -285,7 +288,8 @@ impl Driver {
             return;
         };
         let kind = request.kind();
-        let wire = Inbound::Request(WireRequest { sender_addrs: self.advertised_wire(), body: request });
+        let sender_ticket = self.core.chord().me().ticket;
+        let wire = Inbound::Request(WireRequest { sender_ticket, sender_addrs: self.advertised_wire(), body: request });
         let rid = self.swarm.behaviour_mut().chord.send_request_with_addresses(&peer, wire, addrs);
         self.chord_out.insert(rid, (id, kind));
         self.metrics.chord_request(Direction::Out, kind);
@@ -368,6 +372,14 @@ impl Driver {
             uptime_seconds: self.started.elapsed().as_secs_f64(),
             joined: self.joining.joined,
             ledger,
+            admission: dhtr_monitoring::AdmissionReport {
+                mode: "open".into(),
+                network_id: hex::encode(chord.rules().network.0),
+                difficulty: chord.rules().difficulty,
+                per_prefix_committee: chord.rules().per_prefix_committee,
+                per_prefix_routing: chord.rules().per_prefix_routing,
+                prefix: chord.me().ticket.prefix.to_string(),
+            },
         }
     }
 

@@ -8,11 +8,11 @@ use std::time::{Instant, SystemTime};
 use dhtr_monitoring::Direction;
 use dhtr_node_core::wire::Refused;
 use dhtr_node_core::{BadMessage, Input, Protocol};
-use dhtr_protocol::{NodeInfo, PeerRef};
+use dhtr_protocol::{NodeInfo, PeerRef, Prefix, Ticket, WireResponse};
 use libp2p::metrics::Recorder;
 use libp2p::multiaddr::Protocol as MultiaddrProtocol;
 use libp2p::request_response::{self, InboundFailure, Message, OutboundFailure};
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, identify};
 use tracing::{debug, info, warn};
 
@@ -27,7 +27,7 @@ const OBSERVERS_TO_CONFIRM: usize = 2;
 /// Most observed IPs remembered.
 const MAX_OBSERVED: usize = 4096;
 
-type ChordEvent = request_response::Event<Inbound<dhtr_protocol::WireRequest>, dhtr_protocol::Response>;
+type ChordEvent = request_response::Event<Inbound<dhtr_protocol::WireRequest>, dhtr_protocol::WireResponse>;
 type LedgerEvent = request_response::Event<Inbound<dhtr_ledger::msg::Message>, ()>;
 type RecordsEvent =
     request_response::Event<Inbound<dhtr_node_core::records::RecordsRequest>, dhtr_node_core::records::RecordsResponse>;
@@ -60,13 +60,17 @@ impl Driver {
             SwarmEvent::ListenerClosed { addresses, reason, .. } => {
                 warn!(?addresses, "listener closed: {reason:?}");
             }
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
+                if let Some(ip) = ip_of(endpoint.get_remote_address()) {
+                    self.remote_ips.insert(connection_id, ip);
+                }
                 if self.core.is_banned(Instant::now(), &PeerRef(peer_id.to_bytes())) {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                 }
                 self.metrics.set_connected_peers(self.swarm.connected_peers().count());
             }
-            SwarmEvent::ConnectionClosed { .. } => {
+            SwarmEvent::ConnectionClosed { connection_id, .. } => {
+                self.remote_ips.remove(&connection_id);
                 self.metrics.set_connected_peers(self.swarm.connected_peers().count());
             }
             SwarmEvent::NewExternalAddrCandidate { address } => self.on_external_candidate(address),
@@ -126,12 +130,16 @@ impl Driver {
 
     fn on_chord(&mut self, e: ChordEvent) {
         match e {
-            request_response::Event::Message { peer, message, .. } => match message {
+            request_response::Event::Message { peer, connection_id, message } => match message {
                 // Dropping the channel unanswered closes the stream.
                 Message::Request { request, channel, .. } => {
                     let Some(request) = self.accept(peer, Protocol::Chord, request) else { return };
                     self.metrics.chord_request(Direction::In, request.body.kind());
-                    let from = NodeInfo::new(PeerRef(peer.to_bytes()), request.sender_addrs);
+                    if !self.reached_from(connection_id, &request.sender_ticket) {
+                        self.misbehaved(peer, Protocol::Chord, unadmitted_prefix(&request.sender_ticket));
+                        return;
+                    }
+                    let from = NodeInfo::new(PeerRef(peer.to_bytes()), request.sender_ticket, request.sender_addrs);
                     self.joining.store.record_seen(peer, &to_multiaddrs(&from.addrs), SystemTime::now());
                     if let Some(response) = self.core.handle_chord_request(Instant::now(), from, request.body) {
                         let _ = self.swarm.behaviour_mut().chord.send_response(channel, response);
@@ -139,9 +147,14 @@ impl Driver {
                     self.drain();
                 }
                 Message::Response { request_id, response } => {
-                    if let Some((id, _)) = self.chord_out.remove(&request_id) {
-                        self.input(Input::ChordResponse { id, response });
+                    let Some((id, _)) = self.chord_out.remove(&request_id) else { return };
+                    if !self.reached_from(connection_id, &response.responder_ticket) {
+                        self.input(Input::ChordFailure { id });
+                        self.misbehaved(peer, Protocol::Chord, unadmitted_prefix(&response.responder_ticket));
+                        return;
                     }
+                    let WireResponse { responder_ticket: responder, body: response } = response;
+                    self.input(Input::ChordResponse { id, responder, response });
                 }
             },
             request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
@@ -229,6 +242,23 @@ impl Driver {
         if seen >= OBSERVERS_TO_CONFIRM && !self.swarm.external_addresses().any(|a| a == &address) {
             self.swarm.add_external_address(address);
         }
+    }
+}
+
+impl Driver {
+    /// Is a ticket's prefix the one the connection comes from (issue 9: a
+    /// position is bound to the address a node is reached at)? A connection
+    /// without an IP address (none today) is not checked.
+    fn reached_from(&self, connection: ConnectionId, ticket: &Ticket) -> bool {
+        self.remote_ips.get(&connection).is_none_or(|ip| Prefix::of(*ip) == ticket.prefix)
+    }
+}
+
+/// The strike for a ticket bound to another prefix than its connection's.
+fn unadmitted_prefix(ticket: &Ticket) -> Refused {
+    Refused {
+        bad: BadMessage::Unadmitted(dhtr_protocol::Unadmitted::Prefix),
+        detail: format!("ticket bound to {}, not the connection's prefix", ticket.prefix),
     }
 }
 

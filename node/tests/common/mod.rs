@@ -127,7 +127,8 @@ impl Cluster {
         for index in 1..=count {
             let data_dir = cluster.root.join(format!("n{index}"));
             fs::create_dir_all(&data_dir).unwrap_or_else(|e| panic!("create {}: {e}", data_dir.display()));
-            let identity = read_identity(&cluster.bin, &data_dir);
+            let listen = format!("/ip4/127.0.0.{}/tcp/{}", usize::from(layout.ip_base) + index, layout.port);
+            let identity = read_identity(&cluster.bin, &data_dir, &listen);
             let log_path = cluster.root.join(format!("n{index}.log"));
             cluster.nodes.push(Node { index, data_dir, log_path, identity, child: None, layout: layout.clone() });
         }
@@ -173,7 +174,8 @@ impl Cluster {
             .arg("--http-listen")
             .arg(node.http_addr())
             .arg("--network")
-            .arg(NETWORK);
+            .arg(NETWORK)
+            .arg("--test-network");
         if let Some(bootstrap) = bootstrap {
             command.arg("--bootstrap").arg(bootstrap);
         }
@@ -423,13 +425,14 @@ pub fn wait_until<T>(deadline: Instant, mut attempt: impl FnMut() -> Result<T, S
     }
 }
 
-/// Runs `dhtr id --data-dir DIR` and parses its `peer_id:` and `ring_id:`
-/// lines; checks that the ring id is blake3 of the PeerId bytes.
-pub fn read_identity(bin: &Path, data_dir: &Path) -> Identity {
+/// Runs `dhtr id` (on the test network, listening on `listen`) and parses
+/// its `peer_id:` and `ring_id:` lines; checks that the ring id is the
+/// position its work and address prefix give.
+pub fn read_identity(bin: &Path, data_dir: &Path, listen: &str) -> Identity {
     let mut command = Command::new(bin);
     clear_dhtr_env(&mut command);
     let output = command
-        .arg("id")
+        .args(["id", "--network", NETWORK, "--test-network", "--listen", listen])
         .arg("--data-dir")
         .arg(data_dir)
         .env("RUST_LOG", RUST_LOG)
@@ -457,7 +460,12 @@ pub fn read_identity(bin: &Path, data_dir: &Path) -> Identity {
     let ring_id = parse_ring_id(&field("ring_id:")).unwrap_or_else(|e| panic!("{e} in {}", context()));
     let parsed = dhtr_bootstrap::PeerId::from_str(&peer_id)
         .unwrap_or_else(|e| panic!("peer_id {peer_id:?} is not a PeerId ({e}) in {}", context()));
-    assert_eq!(ring_id, RingId::hash(&parsed.to_bytes()), "ring_id must be blake3(PeerId bytes) in {}", context());
+    let nonce: u64 = field("work_nonce:").parse().unwrap_or_else(|e| panic!("work_nonce: {e} in {}", context()));
+    let ip: std::net::IpAddr =
+        listen.split('/').nth(2).and_then(|ip| ip.parse().ok()).expect("an /ip4/ listen address");
+    let ticket = dhtr_protocol::Ticket { nonce, prefix: dhtr_protocol::Prefix::of(ip) };
+    let position = ticket.position(&dhtr_protocol::PeerRef(parsed.to_bytes()));
+    assert_eq!(ring_id, position, "ring_id must be the position of the identity's work and prefix in {}", context());
     Identity { peer_id, ring_id }
 }
 

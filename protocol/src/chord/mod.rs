@@ -7,6 +7,7 @@
 //! when it next needs to be woken. Periodic upkeep (stabilize, fix_fingers,
 //! check_predecessor) and RPC deadlines are timers held as data.
 
+mod admit;
 mod lookup;
 mod requests;
 mod routing;
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+use crate::admission::{NetworkTag, Rules, Ticket};
 use crate::node::{NodeInfo, PeerRef};
 use crate::ring::RingId;
 use crate::wire::{Request, Response};
@@ -53,6 +55,10 @@ pub struct Config {
     pub max_lookup_hops: u32,
     /// How many closer nodes a `FindSuccessor` step returns.
     pub closer_nodes: usize,
+    /// The network's admission rules: nodes that break them never enter
+    /// routing state or lookups. The default admits everyone (unit tests
+    /// and the simulator's baseline); a node always sets its network's.
+    pub admission: Rules,
 }
 
 impl Default for Config {
@@ -67,6 +73,7 @@ impl Default for Config {
             lookup_timeout: Duration::from_secs(15),
             max_lookup_hops: 64,
             closer_nodes: 3,
+            admission: Rules::permissive(NetworkTag([0; 32])),
         }
     }
 }
@@ -175,6 +182,9 @@ pub enum Input {
     Response {
         /// The request answered.
         id: RequestId,
+        /// The responder's ticket (where it sits; a bootstrap peer's was
+        /// not known before).
+        responder: Ticket,
         /// The answer.
         response: Response,
     },
@@ -190,7 +200,7 @@ pub enum Input {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum RpcPurpose {
+pub(super) enum RpcPurpose {
     Stabilize,
     Notify,
     CheckPredecessor,
@@ -201,7 +211,7 @@ enum RpcPurpose {
 }
 
 #[derive(Debug)]
-struct Rpc {
+pub(super) struct Rpc {
     to: NodeInfo,
     request: Request,
     deadline: Instant,
@@ -346,7 +356,7 @@ impl Chord {
     pub fn handle(&mut self, now: Instant, input: Input) {
         match input {
             Input::Timeout => self.handle_timeout(now),
-            Input::Response { id, response } => self.handle_response(now, id, response),
+            Input::Response { id, responder, response } => self.handle_response(now, id, responder, response),
             Input::Failure { id } => {
                 if let Some(rpc) = self.rpcs.remove(&id) {
                     self.rpc_failed(now, rpc);
@@ -607,6 +617,11 @@ impl Chord {
             Purpose::Finger(i) => {
                 self.finger_lookup = None;
                 match result.ok().and_then(|r| r.successors.into_iter().next()) {
+                    // A prefix already holding its share of fingers gets no
+                    // more: this finger stays empty and lookups use others.
+                    Some(n) if !n.same(&self.routing.me) && !self.finger_allowed(&n) => {
+                        self.next_finger = (i + 1) % RingId::BITS;
+                    }
                     Some(n) if !n.same(&self.routing.me) => {
                         self.next_finger = self.routing.set_finger(i, &n) % RingId::BITS;
                     }
@@ -656,40 +671,12 @@ impl Chord {
         }
     }
 
-    fn handle_response(&mut self, now: Instant, id: RequestId, response: Response) {
-        let Some(rpc) = self.rpcs.remove(&id) else { return };
-        let to = rpc.to;
-        match (rpc.purpose, response) {
-            (RpcPurpose::Stabilize, Response::Neighbours { predecessor, successors }) => {
-                self.stabilizing = false;
-                self.on_neighbours(now, to, predecessor, successors);
-            }
-            (RpcPurpose::Lookup(lid), response) => {
-                if self.lookups.get(&lid).and_then(|l| l.in_flight.as_ref()).is_some_and(|n| n.same(&to)) {
-                    self.on_lookup_response(now, lid, &to, response);
-                }
-            }
-            (RpcPurpose::Confirm(lid), response) => {
-                if self.lookups.get(&lid).and_then(|l| l.in_flight.as_ref()).is_some_and(|n| n.same(&to)) {
-                    self.on_confirm(now, lid, &to, response);
-                }
-            }
-            (RpcPurpose::CheckPredecessor, Response::Ack) => self.pinging = false,
-            (RpcPurpose::Notify, Response::Ack) => {}
-            (RpcPurpose::Leave, Response::Ack) => self.leave_step(),
-            // The peer answered with the wrong kind of message: treat as failed.
-            (purpose, _) => {
-                self.rpc_failed(now, Rpc { to, request: Request::Ping, deadline: now, attempts_left: 0, purpose })
-            }
-        }
-    }
-
     /// A peer did not answer. What is forgotten depends on what was asked:
     /// only stabilization evicts a successor (Chord §5.2), only
     /// check_predecessor clears the predecessor, and a failed lookup step
     /// drops the peer from the fingers. One lost message thus never costs a
     /// live neighbour its place in the successor list.
-    fn rpc_failed(&mut self, now: Instant, rpc: Rpc) {
+    pub(super) fn rpc_failed(&mut self, now: Instant, rpc: Rpc) {
         let peer = &rpc.to.peer;
         let forgotten = match rpc.purpose {
             RpcPurpose::Stabilize => self.routing.evict(peer),
@@ -717,12 +704,12 @@ impl Chord {
             RpcPurpose::CheckPredecessor => self.pinging = false,
             RpcPurpose::Notify => {}
             RpcPurpose::Lookup(lid) => {
-                if self.lookups.get(&lid).and_then(|l| l.in_flight.as_ref()).is_some_and(|n| n.same(&rpc.to)) {
+                if self.lookups.get(&lid).and_then(|l| l.in_flight.as_ref()).is_some_and(|n| n.peer == rpc.to.peer) {
                     self.advance_lookup(now, lid);
                 }
             }
             RpcPurpose::Confirm(lid) => {
-                if self.lookups.get(&lid).and_then(|l| l.in_flight.as_ref()).is_some_and(|n| n.same(&rpc.to)) {
+                if self.lookups.get(&lid).and_then(|l| l.in_flight.as_ref()).is_some_and(|n| n.peer == rpc.to.peer) {
                     self.unconfirmed(now, lid, &rpc.to);
                 }
             }

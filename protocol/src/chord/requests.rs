@@ -11,7 +11,7 @@ use crate::wire::{Request, Response};
 impl Chord {
     /// Answer a request from `from` (authenticated by the transport).
     pub fn handle_request(&mut self, now: Instant, from: NodeInfo, request: Request) -> Response {
-        if from.same(&self.routing.me) {
+        if from.same(&self.routing.me) || !self.request_admitted(&from, &request) {
             return Response::Ack;
         }
         self.routing.update_addrs(&from);

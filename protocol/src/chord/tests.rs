@@ -7,7 +7,11 @@ use super::*;
 use crate::node::PeerRef;
 
 fn node(b: u8) -> NodeInfo {
-    NodeInfo::new(PeerRef(vec![b; 38]), Vec::new())
+    NodeInfo::new(
+        PeerRef(vec![b; 38]),
+        crate::admission::Ticket { nonce: 0, prefix: crate::admission::Prefix::V4([10, 0, b]) },
+        Vec::new(),
+    )
 }
 
 fn drain(c: &mut Chord) -> Vec<Output> {
@@ -77,7 +81,14 @@ fn closer_answers_pointing_backwards_are_ignored() {
         };
         assert!(to.same(&liar), "only the liar is ever asked, not {to:?}");
         queried += 1;
-        a.handle(now, Input::Response { id, response: Response::Closer { nodes: vec![me.clone(), behind.clone()] } });
+        a.handle(
+            now,
+            Input::Response {
+                id,
+                responder: to.ticket,
+                response: Response::Closer { nodes: vec![me.clone(), behind.clone()] },
+            },
+        );
         out = drain(&mut a);
     }
     assert_eq!(queried, 1);
@@ -117,7 +128,10 @@ fn an_empty_successor_list_fails_a_join_through_that_node() {
             _ => None,
         })
         .expect("the join asks node 1");
-    b.handle(now, Input::Response { id, response: Response::Successors { successors: Vec::new() } });
+    b.handle(
+        now,
+        Input::Response { id, responder: node(1).ticket, response: Response::Successors { successors: Vec::new() } },
+    );
     let out = drain(&mut b);
     assert!(out.iter().any(|o| matches!(o, Output::Event(Event::JoinFailed { .. }))), "{out:?}");
     assert!(b.successors().is_empty() && !b.is_joining());
@@ -154,7 +168,7 @@ fn self_checks_also_start_at_a_contact() {
                 Request::FindSuccessor { .. } => Response::Successors { successors: vec![node(2), node(1)] },
                 _ => Response::Ack,
             };
-            a.handle(now, Input::Response { id, response });
+            a.handle(now, Input::Response { id, responder: to.ticket, response });
         }
     }
     assert!(asked_contact, "a self-check started at the contact");

@@ -40,13 +40,16 @@ pub enum Refusal {
     Disowned,
     /// The named first successor did not answer.
     Unconfirmed,
+    /// The answer (or its responder) names a node the network's admission
+    /// rules refuse: work below the difficulty.
+    Unadmitted,
 }
 
 impl Refusal {
     /// Is the answer a provable lie (the responder is to blame), rather than
     /// an answer that may just be out of date?
     pub fn is_lie(self) -> bool {
-        matches!(self, Refusal::OutOfOrder | Refusal::NotPreceding)
+        matches!(self, Refusal::OutOfOrder | Refusal::NotPreceding | Refusal::Unadmitted)
     }
 
     /// The metric label.
@@ -56,6 +59,7 @@ impl Refusal {
             Refusal::NotPreceding => "not_preceding",
             Refusal::Disowned => "disowned",
             Refusal::Unconfirmed => "unconfirmed",
+            Refusal::Unadmitted => "unadmitted",
         }
     }
 }
@@ -151,7 +155,11 @@ mod tests {
     use crate::node::PeerRef;
 
     fn node(b: u8) -> NodeInfo {
-        NodeInfo::new(PeerRef(vec![b; 38]), Vec::new())
+        NodeInfo::new(
+            PeerRef(vec![b; 38]),
+            crate::admission::Ticket { nonce: 0, prefix: crate::admission::Prefix::V4([10, 0, b]) },
+            Vec::new(),
+        )
     }
 
     /// Node 1 with predecessor p and successor s, a key k in (s, p) (so
@@ -198,7 +206,7 @@ mod tests {
                 _ => None,
             })
             .expect("s asked");
-        st.chord.handle(now, Input::Response { id: rid, response });
+        st.chord.handle(now, Input::Response { id: rid, responder: st.s.ticket, response });
         (id, drain(&mut st.chord))
     }
 
@@ -238,6 +246,7 @@ mod tests {
             Instant::now(),
             Input::Response {
                 id: rid,
+                responder: t.ticket,
                 response: Response::Neighbours { predecessor: Some(st.s.clone()), successors: own },
             },
         );
@@ -257,7 +266,11 @@ mod tests {
         let pred = Some(st.after[0].clone());
         st.chord.handle(
             Instant::now(),
-            Input::Response { id: rid, response: Response::Neighbours { predecessor: pred, successors: Vec::new() } },
+            Input::Response {
+                id: rid,
+                responder: t.ticket,
+                response: Response::Neighbours { predecessor: pred, successors: Vec::new() },
+            },
         );
         let out = drain(&mut st.chord);
         assert_eq!(refused(&out), vec![Refusal::Disowned]);

@@ -3,15 +3,12 @@
 //! identities ("sybils") that answer network reads with forged records.
 //!
 //! - [`Attack::FakeSuccessors`]: a hop on lookup paths answers `Successors`
-//!   with made-up identities, well formed (in ring order after the key it
-//!   was asked for), so that only confirming the first with that identity
-//!   shows the lie; a reader that believed it would ask them, and they agree
-//!   on a forged record.
-//! - [`Attack::SybilSuccessors`]: the same lie, and the made-up identities
-//!   (answered for by their owner) confirm it: each says the liar is its
-//!   predecessor. Identities that cost nothing pass verified lookups this
-//!   way; the rest of issue 9 (admission, work bound to addresses,
-//!   redundant lookups) is what must stop it.
+//!   with made-up identities that carry no proof of work, well formed (in
+//!   ring order after the key it was asked for); a reader that believed it
+//!   would ask them, and they agree on a forged record.
+//! - [`Attack::SybilSuccessors`]: the same lie with identities that did
+//!   their work (on four attacker /24s, wherever the work put them: no
+//!   grinding), and they confirm it: each says the liar is its predecessor.
 //! - [`Attack::PlantChain`]: one key fabricates a chain (a genesis naming
 //!   itself, a forged `Put`, a `Reconfigure` to the victim's committee) and
 //!   sends it, with a vote, to every node.
@@ -32,8 +29,9 @@ use dhtr_ledger::sign::{KeySigner, Signer};
 use dhtr_ledger::types::vote_digest;
 use dhtr_ledger::{Block, Certificate, Committee, Phase, RRset, Tx, Vote};
 use dhtr_node_core::records::{MemberState, RecordsRequest, RecordsResponse};
+use dhtr_protocol::admission::work_bits;
 use dhtr_protocol::key::name_key;
-use dhtr_protocol::{NetworkParams, NodeInfo, PeerRef, Request, Response};
+use dhtr_protocol::{NetworkParams, NodeInfo, PeerRef, Prefix, Request, Response, Ticket, WireResponse};
 use serde_bytes::ByteBuf;
 
 use super::Msg;
@@ -62,6 +60,9 @@ pub enum Attack {
 /// Made-up identities per fake-successors attacker.
 const SYBILS: usize = 8;
 
+/// Address prefixes the sybils of [`Attack::SybilSuccessors`] stand on.
+const SYBIL_PREFIXES: u8 = 4;
+
 /// The attackers of one run.
 pub struct Attacker {
     attacks: Vec<(usize, Attack)>,
@@ -79,6 +80,13 @@ pub struct Attacker {
 
 /// Lookup requests remembered for the liar before the memory is cleared.
 const MAX_ASKED: usize = 65_536;
+
+/// A ticket for `peer` whose work falls short of the simulated network's.
+fn unworked(peer: &PeerRef, prefix: Prefix) -> Ticket {
+    let rules = super::sim_rules();
+    let nonce = (0..).find(|&n| work_bits(&rules.network, peer, n) < u32::from(rules.difficulty)).unwrap_or(0);
+    Ticket { nonce, prefix }
+}
 
 /// The rdata every forged answer carries (never served by the oracle).
 pub fn forged_rdata() -> Vec<u8> {
@@ -100,11 +108,15 @@ impl Attacker {
     /// The strategies `attacks` (node index, strategy) of a run.
     pub fn new(attacks: &[(usize, Attack)], seed: u64, _nodes: &[NodeInfo]) -> Attacker {
         let fake = attacks.iter().any(|(_, a)| matches!(a, Attack::FakeSuccessors | Attack::SybilSuccessors));
+        let worked = attacks.iter().any(|(_, a)| *a == Attack::SybilSuccessors);
         let sybils: Vec<NodeInfo> = if fake {
             (0..SYBILS)
                 .map(|k| {
                     let secret = *blake3::hash(format!("sybil {k} of seed {seed}").as_bytes()).as_bytes();
-                    NodeInfo::new(KeySigner::from_secret(secret).peer().clone(), Vec::new())
+                    let peer = KeySigner::from_secret(secret).peer().clone();
+                    let prefix = Prefix::V4([66, 0, k as u8 % SYBIL_PREFIXES]);
+                    let ticket = if worked { super::sim_ticket(&peer, prefix) } else { unworked(&peer, prefix) };
+                    NodeInfo::new(peer, ticket, Vec::new())
                 })
                 .collect()
         } else {
@@ -126,6 +138,11 @@ impl Attacker {
             sent: 0,
             asked: HashMap::new(),
         }
+    }
+
+    /// Does node `i` follow any strategy?
+    pub fn is_attacker(&self, i: usize) -> bool {
+        self.attacks.iter().any(|(j, _)| *j == i)
     }
 
     fn has(&self, node: usize, attack: Attack) -> bool {
@@ -152,7 +169,7 @@ impl Attacker {
     /// A made-up identity's answer to a Chord request, if they confirm lies:
     /// to `GetNeighbours`, the liar `owner` as its predecessor and the
     /// other made-up identities after it as its successors.
-    pub fn chord_as_sybil(&self, peer: &PeerRef, request: &Request, owner: &NodeInfo) -> Option<Response> {
+    pub fn chord_as_sybil(&self, peer: &PeerRef, request: &Request, owner: &NodeInfo) -> Option<(Ticket, Response)> {
         let me = self.sybils.iter().find(|s| &s.peer == peer)?;
         let confirming = self.attacks.iter().any(|(_, a)| *a == Attack::SybilSuccessors);
         if !confirming || *request != Request::GetNeighbours {
@@ -160,7 +177,7 @@ impl Attacker {
         }
         let mut successors: Vec<NodeInfo> = self.sybils.iter().filter(|s| s.peer != me.peer).cloned().collect();
         successors.sort_by_key(|s| me.id.distance_to(&s.id));
-        Some(Response::Neighbours { predecessor: Some(owner.clone()), successors })
+        Some((me.ticket, Response::Neighbours { predecessor: Some(owner.clone()), successors }))
     }
 
     /// Does node `i` lie in reads?
@@ -293,7 +310,7 @@ impl Adversary<Msg> for Attacker {
             self.asked.insert((env.from, *id), *key);
         }
         if self.lies_in_lookups(env.from)
-            && let Msg::ChordResp { id, response } = &mut env.msg
+            && let Msg::ChordResp { id, response: WireResponse { body: response, .. } } = &mut env.msg
             && matches!(response, Response::Successors { .. } | Response::Closer { .. })
             && let Some(key) = self.asked.remove(&(env.to, *id))
         {

@@ -27,7 +27,10 @@ use dhtr_node_core::reads::RequestId as ReadRequestId;
 use dhtr_node_core::records::{RecordsRequest, RecordsResponse};
 use dhtr_node_core::resolve::{ResolveId, Resolved};
 use dhtr_node_core::{CoreConfig, Input, NodeCore, Output};
-use dhtr_protocol::{NetworkParams, NodeInfo, PeerRef, Request, RequestId, Response};
+use dhtr_protocol::admission::mint;
+use dhtr_protocol::{
+    NetworkParams, NetworkTag, NodeInfo, PeerRef, Prefix, Request, RequestId, Rules, Ticket, WireResponse,
+};
 use rand::Rng;
 
 use crate::kit::{Envelope, Kit, Net, NetConfig, Timers};
@@ -46,6 +49,29 @@ const FLOOD_EVERY: Duration = Duration::from_secs(1);
 /// Node `i`'s key of a run.
 fn node_secret(i: usize, seed: u64) -> [u8; 32] {
     *blake3::hash(format!("node {i} of seed {seed}").as_bytes()).as_bytes()
+}
+
+/// The simulated network's admission tag.
+pub const SIM_NETWORK: NetworkTag = NetworkTag([0x51; 32]);
+
+/// The simulated network's rules: real proofs of work at a difficulty that
+/// costs microseconds (each solution still places a node uniformly at
+/// random, which is all a simulated attacker's budget buys), and the public
+/// network's prefix limits. Honest node `i` sits alone on 10.x.y.0/24.
+pub fn sim_rules() -> Rules {
+    Rules { network: SIM_NETWORK, difficulty: 6, per_prefix_committee: 1, per_prefix_routing: 2 }
+}
+
+/// A ticket for `peer` on `prefix` with valid work under [`sim_rules`].
+pub fn sim_ticket(peer: &PeerRef, prefix: Prefix) -> Ticket {
+    let rules = sim_rules();
+    let nonce = (0..).step_by(4096).find_map(|from| mint(&rules.network, peer, rules.difficulty, from, 4096));
+    Ticket { nonce: nonce.unwrap_or(0), prefix }
+}
+
+/// Honest node `i`'s own /24.
+fn honest_prefix(i: usize) -> Prefix {
+    Prefix::V4([10, (i >> 8) as u8, i as u8])
 }
 
 /// The first `n` nodes at or after `start` in a ring order.
@@ -185,7 +211,7 @@ pub enum Msg {
         /// The request answered.
         id: RequestId,
         /// The answer.
-        response: Response,
+        response: WireResponse,
     },
     /// A ledger message.
     Ledger(Message),
@@ -286,7 +312,8 @@ impl NodeSim {
         for i in 0..total {
             let secret = node_secret(i, cfg.seed);
             let signer = Arc::new(KeySigner::from_secret(secret));
-            let info = NodeInfo::new(signer.peer().clone(), Vec::new());
+            let peer = signer.peer().clone();
+            let info = NodeInfo::new(peer.clone(), sim_ticket(&peer, honest_prefix(i)), Vec::new());
             by_peer.insert(info.peer.clone(), i);
             nodes.push(Node {
                 signer,
@@ -464,6 +491,7 @@ impl NodeSim {
     /// Start node `i` (first start, or a restart from its store).
     fn start(&mut self, i: usize, first: bool) {
         let mut cfg = CoreConfig::new("sim", self.params);
+        cfg.chord.admission = sim_rules();
         cfg.validation = dhtr_node_core::validate::Mode::Resolve { ttl_floor: 30 };
         cfg.test_liar = self.attacker.lies_in_reads(i);
         let n = &mut self.nodes[i];
@@ -588,8 +616,9 @@ impl NodeSim {
         if to == usize::MAX
             && let Msg::ChordReq { id, request, .. } = &msg
             && let Some(owner) = self.attacker.owner()
-            && let Some(response) = self.attacker.chord_as_sybil(peer, request, &self.nodes[owner].info)
+            && let Some((ticket, body)) = self.attacker.chord_as_sybil(peer, request, &self.nodes[owner].info)
         {
+            let response = WireResponse { responder_ticket: ticket, body };
             self.send(Envelope::new(owner, from, Msg::ChordResp { id: *id, response }));
             return;
         }
@@ -623,7 +652,8 @@ impl NodeSim {
                     self.send(Envelope::new(to, from, Msg::ChordResp { id, response }));
                 }
             }
-            Msg::ChordResp { id, response } => self.input(to, Input::ChordResponse { id, response }),
+            Msg::ChordResp { id, response } => self
+                .input(to, Input::ChordResponse { id, responder: response.responder_ticket, response: response.body }),
             Msg::Ledger(msg) => self.input(to, Input::Ledger { from: sender, msg }),
             Msg::RecordsReq { id, to: peer, request } => {
                 let unix = self.unix();
@@ -648,10 +678,20 @@ impl NodeSim {
     /// spaces", 2017): following first successors from every live node
     /// reaches one cycle, and that cycle holds every live node. A ring that
     /// split into two (a join through a node on no ring, a partition that
-    /// never merged) gives a chunk two first committees.
+    /// never merged) gives a chunk two first committees. An attacker's own
+    /// pointers are not the honest nodes' state (honest nodes may have
+    /// banned it): the walk passes over it to its true successor.
     fn one_ring(&self) -> Result<(), String> {
         let live: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.live(i)).collect();
+        let ring = self.ring_order();
+        let true_next = |i: usize| -> Option<usize> {
+            let at = ring.iter().position(|(_, j)| *j == i)?;
+            Some(ring[(at + 1) % ring.len()].1)
+        };
         let next = |i: usize| -> Option<usize> {
+            if self.attacker.is_attacker(i) {
+                return true_next(i);
+            }
             let first = self.nodes[i].core.as_ref()?.chord().successors().first()?;
             self.by_peer.get(&first.peer).copied().filter(|&j| self.live(j))
         };
@@ -670,12 +710,14 @@ impl NodeSim {
             cycle.push(j);
             k = next(j);
         }
-        if cycle.len() != live.len() {
-            let outside: Vec<usize> = live.iter().copied().filter(|i| !cycle.contains(i)).take(12).collect();
+        // Honest nodes may have banned an attacker out of their ring.
+        let honest: Vec<usize> = live.iter().copied().filter(|&i| !self.attacker.is_attacker(i)).collect();
+        if honest.iter().any(|i| !cycle.contains(i)) {
+            let outside: Vec<usize> = honest.iter().copied().filter(|i| !cycle.contains(i)).take(12).collect();
             return Err(format!(
-                "ring split: the cycle through node {at} holds {} of {} live nodes; outside it: {outside:?}…",
-                cycle.len(),
-                live.len()
+                "ring split: the cycle through node {at} holds {} of {} live honest nodes; outside it: {outside:?}…",
+                honest.iter().filter(|i| cycle.contains(i)).count(),
+                honest.len()
             ));
         }
         Ok(())

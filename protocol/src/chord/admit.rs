@@ -1,0 +1,199 @@
+//! Admission at the core's edge (issue 9, part 1): every node a response
+//! or request names must pass the network's [`Rules`] before it enters
+//! routing state or a lookup, and fingers hold few nodes per address prefix.
+//! A response naming an unadmitted node is a provable lie: it is refused as
+//! a whole ([`Refusal::Unadmitted`]) and the responder is struck by the glue.
+
+use std::time::Instant;
+
+use super::verify::Refusal;
+use super::{Chord, Event, RequestId, Rpc, RpcPurpose};
+use crate::admission::{Rules, Ticket};
+use crate::node::NodeInfo;
+use crate::wire::{Request, Response};
+
+/// The nodes a response names.
+fn named(response: &Response) -> impl Iterator<Item = &NodeInfo> {
+    let (one, list): (Option<&NodeInfo>, &[NodeInfo]) = match response {
+        Response::Successors { successors } => (None, successors),
+        Response::Closer { nodes } => (None, nodes),
+        Response::Neighbours { predecessor, successors } => (predecessor.as_ref(), successors),
+        Response::Ack => (None, &[]),
+    };
+    one.into_iter().chain(list)
+}
+
+impl Chord {
+    /// The network's admission rules.
+    pub fn rules(&self) -> &Rules {
+        &self.cfg.admission
+    }
+
+    /// Is `node`, and every node `request` names, admitted? A request that
+    /// fails is answered without effect (the glue strikes its sender).
+    pub(super) fn request_admitted(&self, from: &NodeInfo, request: &Request) -> bool {
+        let rules = &self.cfg.admission;
+        let named: Vec<&NodeInfo> = match request {
+            Request::Leaving { predecessor, successors } => predecessor.iter().chain(successors).collect(),
+            _ => Vec::new(),
+        };
+        rules.check(from).is_ok() && named.into_iter().all(|n| rules.check(n).is_ok())
+    }
+
+    /// The responder as its own ticket places it, if it and every node its
+    /// response names are admitted. Otherwise the answer is refused as a
+    /// lie and the request counts as failed.
+    fn admit_response(&mut self, now: Instant, rpc: Rpc, responder: Ticket, response: &Response) -> Option<Rpc> {
+        let mut rpc = rpc;
+        if rpc.to.ticket != responder {
+            rpc.to = NodeInfo::new(rpc.to.peer.clone(), responder, rpc.to.addrs.clone());
+        }
+        let rules = &self.cfg.admission;
+        if rules.check(&rpc.to).is_ok() && named(response).all(|n| rules.check(n).is_ok()) {
+            return Some(rpc);
+        }
+        self.emit(Event::AnswerRefused { peer: rpc.to.clone(), reason: Refusal::Unadmitted });
+        rpc.attempts_left = 0;
+        self.rpc_failed(now, rpc);
+        None
+    }
+
+    /// May `node` become a finger? Not if its prefix already holds
+    /// [`Rules::per_prefix_routing`] other fingers (discv5 keeps a few per
+    /// /24 in its whole table; here the fingers are that table).
+    pub(super) fn finger_allowed(&self, node: &NodeInfo) -> bool {
+        let cap = usize::from(self.cfg.admission.per_prefix_routing);
+        let same = self
+            .routing
+            .distinct_fingers()
+            .iter()
+            .filter(|f| !f.same(node) && f.ticket.prefix == node.ticket.prefix)
+            .count();
+        same < cap
+    }
+
+    pub(super) fn handle_response(&mut self, now: Instant, id: RequestId, responder: Ticket, response: Response) {
+        let Some(rpc) = self.rpcs.remove(&id) else { return };
+        let Some(rpc) = self.admit_response(now, rpc, responder, &response) else {
+            return;
+        };
+        let to = rpc.to;
+        match (rpc.purpose, response) {
+            (RpcPurpose::Stabilize, Response::Neighbours { predecessor, successors }) => {
+                self.stabilizing = false;
+                self.on_neighbours(now, to, predecessor, successors);
+            }
+            (RpcPurpose::Lookup(lid), response) => {
+                if self.lookups.get(&lid).and_then(|l| l.in_flight.as_ref()).is_some_and(|n| n.peer == to.peer) {
+                    self.on_lookup_response(now, lid, &to, response);
+                }
+            }
+            (RpcPurpose::Confirm(lid), response) => {
+                if self.lookups.get(&lid).and_then(|l| l.in_flight.as_ref()).is_some_and(|n| n.peer == to.peer) {
+                    self.on_confirm(now, lid, &to, response);
+                }
+            }
+            (RpcPurpose::CheckPredecessor, Response::Ack) => self.pinging = false,
+            (RpcPurpose::Notify, Response::Ack) => {}
+            (RpcPurpose::Leave, Response::Ack) => self.leave_step(),
+            // The peer answered with the wrong kind of message: treat as failed.
+            (purpose, _) => {
+                self.rpc_failed(now, Rpc { to, request: Request::Ping, deadline: now, attempts_left: 0, purpose })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::admission::{NetworkTag, Prefix, mint, work_bits};
+    use crate::chord::{Config, Input, Output};
+    use crate::node::PeerRef;
+
+    const NET: NetworkTag = NetworkTag([9; 32]);
+    const BITS: u8 = 8;
+
+    fn rules() -> Rules {
+        Rules { network: NET, difficulty: BITS, per_prefix_committee: 1, per_prefix_routing: 2 }
+    }
+
+    /// Node `b` with (`worked`) or without enough work, on prefix 10.0.b.
+    fn node(b: u8, worked: bool) -> NodeInfo {
+        let peer = PeerRef(vec![b; 38]);
+        let nonce = if worked {
+            mint(&NET, &peer, BITS, 0, 1 << 20).unwrap()
+        } else {
+            (0..).find(|&n| work_bits(&NET, &peer, n) < u32::from(BITS)).unwrap()
+        };
+        NodeInfo::new(peer, Ticket { nonce, prefix: Prefix::V4([10, 0, b]) }, Vec::new())
+    }
+
+    fn chord() -> Chord {
+        Chord::new(node(1, true), Config { admission: rules(), ..Config::default() }, Instant::now())
+    }
+
+    fn drain(c: &mut Chord) -> Vec<Output> {
+        std::iter::from_fn(|| c.poll_output()).collect()
+    }
+
+    /// The id of the first request `c` sends.
+    fn first_send(c: &mut Chord) -> crate::chord::RequestId {
+        drain(c)
+            .into_iter()
+            .find_map(|o| match o {
+                Output::Send { id, .. } => Some(id),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn an_unadmitted_sender_changes_nothing() {
+        let mut c = chord();
+        let now = Instant::now();
+        c.handle_request(now, node(2, false), Request::Notify);
+        assert!(c.predecessor().is_none() && c.successors().is_empty());
+        c.handle_request(now, node(2, true), Request::Notify);
+        assert!(c.predecessor().is_some_and(|p| p.peer == node(2, true).peer));
+    }
+
+    #[test]
+    fn an_answer_naming_an_unadmitted_node_is_refused_as_a_lie() {
+        let mut c = chord();
+        let now = Instant::now();
+        let via = node(2, true);
+        c.handle(now, Input::Join(via.clone()));
+        let id = first_send(&mut c);
+        let response = Response::Closer { nodes: vec![node(3, false)] };
+        c.handle(now, Input::Response { id, responder: via.ticket, response });
+        let out = drain(&mut c);
+        assert!(
+            out.iter().any(|o| matches!(o, Output::Event(Event::AnswerRefused { reason: Refusal::Unadmitted, .. }))),
+            "{out:?}"
+        );
+        assert!(Refusal::Unadmitted.is_lie());
+        assert!(!out.iter().any(|o| matches!(o, Output::Send { to, .. } if to.peer == node(3, false).peer)));
+    }
+
+    #[test]
+    fn a_bootstrap_peer_is_placed_by_its_own_ticket() {
+        // The joining node knew only the bootstrap peer's identity (any
+        // placeholder ticket); its answer carries its real one.
+        let mut c = chord();
+        let now = Instant::now();
+        let real = node(2, true);
+        let guess = NodeInfo::new(real.peer.clone(), Ticket { nonce: 0, prefix: Prefix::V4([0, 0, 0]) }, Vec::new());
+        c.handle(now, Input::Join(guess));
+        let id = first_send(&mut c);
+        // It names itself the owner of my id.
+        let response = Response::Successors { successors: vec![real.clone()] };
+        c.handle(now, Input::Response { id, responder: real.ticket, response });
+        let out = drain(&mut c);
+        assert!(out.iter().any(|o| matches!(o, Output::Event(Event::Joined { .. }))), "{out:?}");
+        assert_eq!(c.successors().first().map(|s| s.id), Some(real.id));
+    }
+}
