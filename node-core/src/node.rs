@@ -158,22 +158,25 @@ impl<S: Store> NodeCore<S> {
     /// Known addresses of a peer: from lookups and the routing state.
     pub fn addrs_of(&self, peer: &PeerRef) -> Vec<Addr> {
         let mut out: Vec<Addr> = self.addrs.get(peer).cloned().unwrap_or_default();
-        let fingers = self.chord.fingers();
-        let ring = self.chord.successors().iter().chain(fingers.iter()).chain(self.chord.predecessor());
-        for n in ring.filter(|n| n.peer == *peer) {
-            out.extend(n.addrs.iter().cloned());
+        for n in self.routing_entries(peer) {
+            out.extend(n.addrs);
         }
         out.dedup();
         out
     }
 
-    /// A peer as far as this node knows it, to address it: its routing
-    /// entry if it has one, else its identity and known addresses.
+    /// A peer as far as this node knows it, to address it: its identity,
+    /// its routing entry's ticket if it has one, and its known addresses.
     pub fn contact(&self, peer: &PeerRef) -> NodeInfo {
-        let fingers = self.chord.fingers();
-        let mut ring = self.chord.successors().iter().chain(fingers.iter()).chain(self.chord.predecessor());
-        let ticket = ring.find(|n| n.peer == *peer).map_or(Ticket::placeholder(), |n| n.ticket);
+        let ticket = self.routing_entries(peer).first().map_or(Ticket::placeholder(), |n| n.ticket);
         NodeInfo::new(peer.clone(), ticket, self.addrs_of(peer))
+    }
+
+    /// The routing state's entries (successors, fingers, predecessor) for `peer`.
+    fn routing_entries(&self, peer: &PeerRef) -> Vec<NodeInfo> {
+        let fingers = self.chord.fingers();
+        let ring = self.chord.successors().iter().chain(fingers.iter()).chain(self.chord.predecessor());
+        ring.filter(|n| n.peer == *peer).cloned().collect()
     }
 
     /// Has nobody read (name, type) through this node for the configured period?

@@ -368,6 +368,44 @@ fn admission_rules(
 mod tests {
     use super::*;
 
+    fn lab(o: Overrides) -> Result<Settings> {
+        Settings::resolve(None, Overrides { network: Some("lab".into()), ..o })
+    }
+
+    #[test]
+    fn admission_defaults_to_the_public_network_and_cannot_be_relaxed_on_main() {
+        let s = Settings::resolve(None, Overrides::default()).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(
+            (s.admission.difficulty, s.admission.per_prefix_committee, s.admission.per_prefix_routing),
+            (28, 1, 2)
+        );
+        assert_eq!(s.chord.admission, s.admission, "the Chord core enforces the same rules");
+        for o in [
+            Overrides { test_network: true, ..Overrides::default() },
+            Overrides { difficulty: Some(20), ..Overrides::default() },
+            Overrides { per_prefix_committee: Some(2), ..Overrides::default() },
+        ] {
+            let e = err(None, o);
+            assert!(e.contains("network `main` is the public network"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_test_network_says_so_and_its_parameters_make_its_id() {
+        let t = lab(Overrides { test_network: true, ..Overrides::default() }).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!((t.admission.difficulty, t.admission.per_prefix_committee), (12, u8::MAX));
+        // An explicit flag wins over --test-network's value.
+        let d = lab(Overrides { test_network: true, difficulty: Some(14), ..Overrides::default() })
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(d.admission.difficulty, 14);
+        // Any parameter that differs is another network: work never transfers.
+        let public = lab(Overrides::default()).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_ne!(t.admission.network, d.admission.network);
+        assert_ne!(t.admission.network, public.admission.network);
+        let e = err(None, Overrides { network: Some("lab".into()), difficulty: Some(41), ..Overrides::default() });
+        assert!(e.contains("at most 40 bits"), "{e}");
+    }
+
     fn err(file: Option<&Path>, o: Overrides) -> String {
         match Settings::resolve(file, o) {
             Ok(_) => String::new(),
