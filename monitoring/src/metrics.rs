@@ -11,6 +11,7 @@
 //! | `dhtr_connected_peers` | gauge | |
 //! | `dhtr_lookups_total` | counter | `outcome` = ok, failed, timeout |
 //! | `dhtr_lookup_hops` | histogram (le = 0..16, +Inf) | |
+//! | `dhtr_lookup_messages` | histogram (le = 0, 2, …, 64, +Inf) | |
 //! | `dhtr_lookup_duration_seconds` | histogram (0.5 ms × 2ⁿ) | |
 //! | `dhtr_stabilization_rounds_total` | counter | |
 //! | `dhtr_peer_decode_errors_total` | counter | `protocol` |
@@ -19,7 +20,8 @@
 //! | `dhtr_ring_neighbours` | gauge | `kind` = predecessor, successors, fingers |
 //! | `dhtr_chord_requests_total` | counter | `direction` = in, out; `kind` |
 //! | `dhtr_chord_request_failures_total` | counter | `kind` |
-//! | `dhtr_lookup_answers_refused_total` | counter | `reason` = out_of_order, not_preceding, disowned, unconfirmed, unadmitted |
+//! | `dhtr_lookup_answers_refused_total` | counter | `reason` = out_of_order, not_preceding, disowned, unconfirmed, unadmitted, contradicted |
+//! | `dhtr_neighbours_refused_total` | counter | |
 //! | `dhtr_admissions_refused_total` | counter | `reason` = work, prefix |
 //! | `dhtr_admission_difficulty` | gauge | |
 //! | `dhtr_join_attempts_total` | counter | `outcome` = ok, failed |
@@ -203,7 +205,8 @@ pub struct ChordRequestLabels {
 }
 
 /// Why a lookup answer was refused (`dhtr_lookup_answers_refused_total`).
-pub const REFUSAL_REASONS: [&str; 5] = ["out_of_order", "not_preceding", "disowned", "unconfirmed", "unadmitted"];
+pub const REFUSAL_REASONS: [&str; 6] =
+    ["out_of_order", "not_preceding", "disowned", "unconfirmed", "unadmitted", "contradicted"];
 
 /// Why a peer was not admitted (`dhtr_admissions_refused_total`).
 pub const ADMISSION_REASONS: [&str; 2] = ["work", "prefix"];
@@ -271,6 +274,12 @@ pub struct Metrics {
     pub lookups: Family<LookupLabels, Counter>,
     /// `dhtr_lookup_hops`: hops taken by successful lookups.
     pub lookup_hops: Histogram,
+    /// `dhtr_lookup_messages`: requests a successful lookup sent over all
+    /// its paths, confirmations and cross-checks.
+    pub lookup_messages: Histogram,
+    /// `dhtr_neighbours_refused_total`: successors dropped because they did
+    /// not hold this node as their predecessor.
+    pub neighbours_refused: Counter,
     /// `dhtr_lookup_duration_seconds`: wall time of lookups (all outcomes).
     pub lookup_duration: Histogram,
     /// `dhtr_stabilization_rounds_total`.
@@ -316,6 +325,8 @@ impl Metrics {
             connected_peers: Gauge::default(),
             lookups: Family::default(),
             lookup_hops: Histogram::new(linear_buckets(0.0, 1.0, MAX_HOP_BUCKET + 1)),
+            lookup_messages: Histogram::new(linear_buckets(0.0, 2.0, 33)),
+            neighbours_refused: Counter::default(),
             lookup_duration: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             stabilization_rounds: Counter::default(),
             peer_decode_errors: Family::default(),
@@ -369,6 +380,16 @@ impl Metrics {
             m.admission_difficulty.clone(),
         );
         registry.register("dhtr_lookup_hops", "Hops taken by successful Chord lookups", m.lookup_hops.clone());
+        registry.register(
+            "dhtr_lookup_messages",
+            "Requests a successful Chord lookup sent over all its disjoint paths, confirmations and cross-checks",
+            m.lookup_messages.clone(),
+        );
+        registry.register(
+            "dhtr_neighbours_refused",
+            "Successors dropped and distrusted because they did not hold this node as their predecessor",
+            m.neighbours_refused.clone(),
+        );
         registry.register_with_unit(
             "dhtr_lookup_duration",
             "Wall time of Chord lookups",
@@ -414,13 +435,20 @@ impl Metrics {
     }
 
     /// Records one finished lookup: counts it by outcome, records its
-    /// duration, and records `hops` only when the lookup succeeded.
-    pub fn observe_lookup(&self, outcome: LookupOutcome, hops: u32, duration: Duration) {
+    /// duration, and records `hops` and `messages` only when the lookup
+    /// succeeded.
+    pub fn observe_lookup(&self, outcome: LookupOutcome, hops: u32, messages: u32, duration: Duration) {
         self.lookups.get_or_create(&LookupLabels { outcome }).inc();
         self.lookup_duration.observe(duration.as_secs_f64());
         if outcome == LookupOutcome::Ok {
             self.lookup_hops.observe(f64::from(hops));
+            self.lookup_messages.observe(f64::from(messages));
         }
+    }
+
+    /// Counts one successor dropped for not acknowledging this node.
+    pub fn neighbour_refused(&self) {
+        self.neighbours_refused.inc();
     }
 
     /// Counts one stabilization round.
@@ -515,8 +543,8 @@ mod tests {
         let mut registry = Registry::default();
         let m = Metrics::register(&mut registry);
         m.set_connected_peers(3);
-        m.observe_lookup(LookupOutcome::Ok, 4, Duration::from_millis(12));
-        m.observe_lookup(LookupOutcome::Timeout, 9, Duration::from_secs(5));
+        m.observe_lookup(LookupOutcome::Ok, 4, 9, Duration::from_millis(12));
+        m.observe_lookup(LookupOutcome::Timeout, 9, 20, Duration::from_secs(5));
         m.stabilization_round();
         m.peer_decode_error("chord");
         m.stream_dropped("chord", "oversized");
@@ -584,8 +612,8 @@ mod tests {
     fn hop_buckets_are_zero_to_sixteen_then_inf() {
         let mut registry = Registry::default();
         let m = Metrics::register(&mut registry);
-        m.observe_lookup(LookupOutcome::Ok, 40, Duration::ZERO);
-        m.observe_lookup(LookupOutcome::Failed, 2, Duration::ZERO);
+        m.observe_lookup(LookupOutcome::Ok, 40, 70, Duration::ZERO);
+        m.observe_lookup(LookupOutcome::Failed, 2, 3, Duration::ZERO);
         let text = scrape(&registry);
         let les: Vec<&str> = text
             .lines()

@@ -73,6 +73,9 @@ pub struct LookupCheck {
     pub failed: usize,
     /// Hop counts of the lookups that finished.
     pub hops: Vec<u32>,
+    /// Requests each finished lookup sent (all paths, confirmations and
+    /// cross-checks).
+    pub messages: Vec<u32>,
     /// A few wrong answers, described, for failure messages.
     pub mismatches: Vec<String>,
 }
@@ -89,6 +92,15 @@ impl LookupCheck {
             0.0
         } else {
             self.hops.iter().map(|&h| h as f64).sum::<f64>() / self.hops.len() as f64
+        }
+    }
+
+    /// Mean requests per finished lookup.
+    pub fn mean_messages(&self) -> f64 {
+        if self.messages.is_empty() {
+            0.0
+        } else {
+            self.messages.iter().map(|&m| m as f64).sum::<f64>() / self.messages.len() as f64
         }
     }
 
@@ -362,6 +374,7 @@ impl Sim {
             match self.results.remove(&(i, id)) {
                 Some(Ok(res)) => {
                     check.hops.push(res.hops);
+                    check.messages.push(res.messages);
                     let got: Vec<PeerRef> = res.successors.iter().take(r).map(|n| n.peer.clone()).collect();
                     let want = self.oracle_successors(&key, r);
                     if got == want {

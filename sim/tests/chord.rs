@@ -39,11 +39,13 @@ fn thousand_nodes_answer_every_lookup_like_the_oracle() {
         assert_eq!(sim.ring_consistency(), 1.0, "seed {seed}: ring consistent");
         let check = sim.check_lookups(1000);
         println!(
-            "seed {seed}: N=1000 lookups {}/{} correct, hops mean {:.2} p99 {}",
+            "seed {seed}: N=1000 lookups {}/{} correct, hops mean {:.2} p99 {}, requests mean {:.2} ({} disjoint paths)",
             check.correct,
             check.total,
             check.mean_hops(),
-            check.p99_hops()
+            check.p99_hops(),
+            check.mean_messages(),
+            dhtr_protocol::Config::default().lookup_paths
         );
         assert_eq!(check.correct, check.total, "seed {seed}: {} failed", check.failed);
         // Chord §6: about ½·log2(N) ≈ 5 hops; anything near N would be a bug.

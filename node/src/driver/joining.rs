@@ -127,6 +127,13 @@ impl Joining {
                 self.plan = new_plan(settings, &self.store, self.me);
                 self.next_join = if self.plan.is_empty() { None } else { Some(now) };
             }
+            Event::NeighbourRefused { peer } => {
+                metrics.neighbour_refused();
+                warn!(peer = %report::peer_label(peer), "successor does not hold this node as its predecessor; dropped and distrusted");
+                if let Ok(p) = PeerId::from_bytes(&peer.peer.0) {
+                    self.store.record_failure(&p);
+                }
+            }
             Event::AnswerRefused { peer, reason } => {
                 metrics.answer_refused(reason.as_str());
                 debug!(peer = %report::peer_label(peer), reason = reason.as_str(), "refused a lookup answer");

@@ -228,8 +228,8 @@ impl Driver {
                             Err(LookupError::Timeout) => LookupOutcome::Timeout,
                             Err(_) => LookupOutcome::Failed,
                         };
-                        let hops = result.as_ref().map(|r| r.hops).unwrap_or(0);
-                        self.metrics.observe_lookup(outcome, hops, started.elapsed());
+                        let (hops, messages) = result.as_ref().map(|r| (r.hops, r.messages)).unwrap_or((0, 0));
+                        self.metrics.observe_lookup(outcome, hops, messages, started.elapsed());
                         let _ = reply.send(result);
                     }
                 }

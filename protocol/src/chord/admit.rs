@@ -83,14 +83,19 @@ impl Chord {
                 self.stabilizing = false;
                 self.on_neighbours(now, to, predecessor, successors);
             }
-            (RpcPurpose::Lookup(lid), response) => {
-                if self.lookups.get(&lid).and_then(|l| l.in_flight.as_ref()).is_some_and(|n| n.peer == to.peer) {
-                    self.on_lookup_response(now, lid, &to, response);
+            (RpcPurpose::Lookup(lid, p), response) => {
+                if self.lookups.get(&lid).is_some_and(|l| l.awaits(p, &to.peer)) {
+                    self.on_lookup_response(now, lid, p, &to, response);
                 }
             }
-            (RpcPurpose::Confirm(lid), response) => {
-                if self.lookups.get(&lid).and_then(|l| l.in_flight.as_ref()).is_some_and(|n| n.peer == to.peer) {
-                    self.on_confirm(now, lid, &to, response);
+            (RpcPurpose::Confirm(lid, p), response) => {
+                if self.lookups.get(&lid).is_some_and(|l| l.awaits(p, &to.peer)) {
+                    self.on_confirm(now, lid, p, &to, response);
+                }
+            }
+            (RpcPurpose::Check(lid), response) => {
+                if self.lookups.get(&lid).and_then(|l| l.checking.as_ref()).is_some_and(|c| c.node().peer == to.peer) {
+                    self.on_check(now, lid, &to, response);
                 }
             }
             (RpcPurpose::CheckPredecessor, Response::Ack) => self.pinging = false,
@@ -189,8 +194,12 @@ mod tests {
         let guess = NodeInfo::new(real.peer.clone(), Ticket { nonce: 0, prefix: Prefix::V4([0, 0, 0]) }, Vec::new());
         c.handle(now, Input::Join(guess));
         let id = first_send(&mut c);
-        // It names itself the owner of my id.
+        // It names itself the owner of my id, and confirms it: a ring of
+        // one, it has no predecessor.
         let response = Response::Successors { successors: vec![real.clone()] };
+        c.handle(now, Input::Response { id, responder: real.ticket, response });
+        let id = first_send(&mut c);
+        let response = Response::Neighbours { predecessor: None, successors: Vec::new() };
         c.handle(now, Input::Response { id, responder: real.ticket, response });
         let out = drain(&mut c);
         assert!(out.iter().any(|o| matches!(o, Output::Event(Event::Joined { .. }))), "{out:?}");

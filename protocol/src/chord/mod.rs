@@ -8,11 +8,16 @@
 //! check_predecessor) and RPC deadlines are timers held as data.
 
 mod admit;
+mod crosscheck;
 mod lookup;
+mod neighbours;
 mod requests;
 mod routing;
+mod search;
 mod verify;
 
+pub use crosscheck::MAX_CHECKS;
+pub use neighbours::{DISTRUST_FOR, UNACKED_ROUNDS};
 pub use verify::Refusal;
 
 use std::collections::{HashMap, VecDeque};
@@ -24,7 +29,7 @@ use crate::admission::{NetworkTag, Rules, Ticket};
 use crate::node::{NodeInfo, PeerRef};
 use crate::ring::RingId;
 use crate::wire::{Request, Response};
-use lookup::{Lookup, Purpose, Step};
+use lookup::{Lookup, Purpose};
 use routing::Routing;
 
 /// Every this many fix_fingers ticks, look up my own id instead of a finger.
@@ -55,6 +60,12 @@ pub struct Config {
     pub max_lookup_hops: u32,
     /// How many closer nodes a `FindSuccessor` step returns.
     pub closer_nodes: usize,
+    /// Disjoint paths of a caller's lookup and of a join (S/Kademlia
+    /// §4.4), compared before an answer is believed ([`crosscheck`]).
+    pub lookup_paths: usize,
+    /// Disjoint paths of the core's periodic upkeep lookups (fingers and
+    /// self-checks): one lookup a second, so each path costs.
+    pub upkeep_paths: usize,
     /// The network's admission rules: nodes that break them never enter
     /// routing state or lookups. The default admits everyone (unit tests
     /// and the simulator's baseline); a node always sets its network's.
@@ -73,6 +84,8 @@ impl Default for Config {
             lookup_timeout: Duration::from_secs(15),
             max_lookup_hops: 64,
             closer_nodes: 3,
+            lookup_paths: 3,
+            upkeep_paths: 1,
             admission: Rules::permissive(NetworkTag([0; 32])),
         }
     }
@@ -93,8 +106,12 @@ pub struct LookupResult {
     pub key: RingId,
     /// The key's successors, clockwise; the first is the key's successor.
     pub successors: Vec<NodeInfo>,
-    /// Remote steps the lookup took (0 when answered from local state).
+    /// Remote steps the lookup's answering path took (0 when answered from
+    /// local state).
     pub hops: u32,
+    /// Requests the lookup sent over all its paths, confirmations and
+    /// cross-checks (retries not counted): what verification costs.
+    pub messages: u32,
 }
 
 /// Why a lookup did not finish.
@@ -139,6 +156,13 @@ pub enum Event {
     Alone,
     /// The graceful leave finished: neighbours were told (or timed out).
     Left,
+    /// My successor did not hold me as its predecessor for
+    /// [`UNACKED_ROUNDS`] stabilizations: it was dropped and is distrusted
+    /// ([`neighbours`]).
+    NeighbourRefused {
+        /// The dropped successor.
+        peer: NodeInfo,
+    },
     /// A lookup answer was refused ([`verify`]); `peer` is the responder for
     /// a lie, else the node that failed to confirm it.
     AnswerRefused {
@@ -204,9 +228,12 @@ pub(super) enum RpcPurpose {
     Stabilize,
     Notify,
     CheckPredecessor,
-    Lookup(LookupId),
-    /// Confirming a lookup's answer with its named first successor.
-    Confirm(LookupId),
+    /// A step of path `.1` of a lookup.
+    Lookup(LookupId, usize),
+    /// Confirming path `.1`'s answer with its named first successor.
+    Confirm(LookupId, usize),
+    /// A cross-check question of a lookup.
+    Check(LookupId),
     Leave,
 }
 
@@ -244,6 +271,7 @@ pub struct Chord {
     /// a partition) finds the rest again.
     contacts: VecDeque<NodeInfo>,
     next_contact: usize,
+    distrust: neighbours::Distrust,
     out: VecDeque<Output>,
 }
 
@@ -269,6 +297,7 @@ impl Chord {
             leaving: None,
             contacts: VecDeque::new(),
             next_contact: 0,
+            distrust: neighbours::Distrust::default(),
             out: VecDeque::new(),
             cfg,
         }
@@ -381,9 +410,12 @@ impl Chord {
         let id = self.new_lookup_id();
         let peer = via.peer.clone();
         self.add_contact(via.clone());
-        self.lookups.insert(id, Lookup::new(key, Purpose::Join, now + self.cfg.lookup_timeout, vec![via]));
+        self.lookups.insert(
+            id,
+            Lookup::new(key, Purpose::Join, now + self.cfg.lookup_timeout, vec![via], self.cfg.lookup_paths),
+        );
         self.joining = Some((id, peer));
-        self.advance_lookup(now, id);
+        self.advance_lookup(now, id, 0);
     }
 
     fn leave(&mut self, now: Instant) {
@@ -473,33 +505,6 @@ impl Chord {
         self.send(now, succ, Request::GetNeighbours, RpcPurpose::Stabilize);
     }
 
-    fn on_neighbours(
-        &mut self,
-        now: Instant,
-        from: NodeInfo,
-        predecessor: Option<NodeInfo>,
-        successors: Vec<NodeInfo>,
-    ) {
-        let me = self.routing.me.id;
-        let mut candidates = Vec::with_capacity(successors.len() + 2);
-        // If the successor's predecessor sits between us, it is our new successor.
-        if let Some(x) = predecessor.filter(|x| x.id.in_open(&me, &from.id)) {
-            candidates.push(x);
-        }
-        candidates.push(from);
-        // Only the part of its list before me: what follows has wrapped
-        // around the ring and would re-import nodes between me and my
-        // successor that it has not yet noticed are dead (small rings).
-        candidates.extend(successors.into_iter().take_while(|n| !n.same(&self.routing.me)));
-        let changed = self.routing.set_successors(candidates);
-        let succ = self.routing.successor().clone();
-        self.send(now, succ, Request::Notify, RpcPurpose::Notify);
-        self.emit(Event::StabilizationRound);
-        if changed {
-            self.emit(Event::NeighboursChanged);
-        }
-    }
-
     /// Chord §4.4 `check_predecessor`.
     fn check_predecessor(&mut self, now: Instant) {
         if self.pinging {
@@ -558,119 +563,6 @@ impl Chord {
         }
     }
 
-    fn lookup(&mut self, now: Instant, key: RingId, purpose: Purpose) -> LookupId {
-        self.lookup_from(now, key, purpose, None)
-    }
-
-    /// A lookup starting at `start`, or at my own closest preceding nodes.
-    fn lookup_from(&mut self, now: Instant, key: RingId, purpose: Purpose, start: Option<Vec<NodeInfo>>) -> LookupId {
-        let id = self.new_lookup_id();
-        if self.leaving.is_some() {
-            self.out.push_back(Output::LookupDone { id, result: Err(LookupError::Leaving) });
-            return id;
-        }
-        let local = if purpose == Purpose::SelfCheck { None } else { self.routing.local_successors(&key) };
-        if let Some(successors) = local {
-            self.lookups.insert(id, Lookup::new(key, purpose, now, Vec::new()));
-            self.finish_lookup(now, id, Ok(LookupResult { key, successors, hops: 0 }));
-            return id;
-        }
-        let start = start.unwrap_or_else(|| self.routing.closest_preceding(&key, self.cfg.closer_nodes));
-        // An empty start list makes the lookup finish at once as exhausted.
-        self.lookups.insert(id, Lookup::new(key, purpose, now + self.cfg.lookup_timeout, start));
-        self.advance_lookup(now, id);
-        id
-    }
-
-    fn advance_lookup(&mut self, now: Instant, id: LookupId) {
-        let Some(l) = self.lookups.get_mut(&id) else { return };
-        let key = l.key;
-        match l.next() {
-            Step::Query(n) => self.send(now, n, Request::FindSuccessor { key }, RpcPurpose::Lookup(id)),
-            Step::Exhausted => self.finish_lookup(now, id, Err(LookupError::Exhausted)),
-        }
-    }
-
-    fn on_lookup_response(&mut self, now: Instant, id: LookupId, from: &NodeInfo, response: Response) {
-        let Some(l) = self.lookups.get_mut(&id) else { return };
-        match response {
-            Response::Successors { successors } if !successors.is_empty() => {
-                self.on_successors(now, id, from, successors);
-            }
-            Response::Closer { nodes } => {
-                l.on_closer(from, nodes, &self.routing.me.peer);
-                if l.hops >= self.cfg.max_lookup_hops {
-                    self.finish_lookup(now, id, Err(LookupError::TooManyHops));
-                } else {
-                    self.advance_lookup(now, id);
-                }
-            }
-            // A wrong answer counts as a failure of that peer for this lookup.
-            _ => self.advance_lookup(now, id),
-        }
-    }
-
-    fn finish_lookup(&mut self, now: Instant, id: LookupId, result: Result<LookupResult, LookupError>) {
-        let Some(l) = self.lookups.remove(&id) else { return };
-        match l.purpose {
-            Purpose::User => self.out.push_back(Output::LookupDone { id, result }),
-            Purpose::Finger(i) => {
-                self.finger_lookup = None;
-                match result.ok().and_then(|r| r.successors.into_iter().next()) {
-                    // A prefix already holding its share of fingers gets no
-                    // more: this finger stays empty and lookups use others.
-                    Some(n) if !n.same(&self.routing.me) && !self.finger_allowed(&n) => {
-                        self.next_finger = (i + 1) % RingId::BITS;
-                    }
-                    Some(n) if !n.same(&self.routing.me) => {
-                        self.next_finger = self.routing.set_finger(i, &n) % RingId::BITS;
-                    }
-                    // The finger wraps around to me: no further finger is useful.
-                    Some(_) => {
-                        self.routing.fingers[i..].iter_mut().for_each(|f| *f = None);
-                        self.next_finger = 0;
-                    }
-                    None => self.next_finger = (i + 1) % RingId::BITS,
-                }
-            }
-            Purpose::SelfCheck => {
-                self.finger_lookup = None;
-                // If the ring routed my own id to someone other than me, the
-                // node that answered did not know me: merge what it said, so a
-                // node that joined with a wrong successor is found in one
-                // lookup instead of one node per stabilization round. The
-                // answering node learned me from the request itself.
-                if let Ok(r) = result {
-                    let merged: Vec<NodeInfo> = self.routing.successors.iter().cloned().chain(r.successors).collect();
-                    if self.routing.set_successors(merged) {
-                        self.stabilize_at = now;
-                        self.emit(Event::NeighboursChanged);
-                    }
-                }
-            }
-            Purpose::Join => {
-                let via = match self.joining.take() {
-                    Some((_, via)) => via,
-                    None => return,
-                };
-                match result {
-                    Ok(r) => {
-                        self.routing.set_successors(r.successors);
-                        let Some(succ) = self.routing.successors.first().cloned() else {
-                            self.emit(Event::JoinFailed { via, error: LookupError::Exhausted });
-                            return;
-                        };
-                        self.emit(Event::Joined { successor: succ });
-                        self.emit(Event::NeighboursChanged);
-                        // Stabilize and notify at the next tick (Chord §4.4).
-                        self.stabilize_at = now;
-                    }
-                    Err(error) => self.emit(Event::JoinFailed { via, error }),
-                }
-            }
-        }
-    }
-
     /// A peer did not answer. What is forgotten depends on what was asked:
     /// only stabilization evicts a successor (Chord §5.2), only
     /// check_predecessor clears the predecessor, and a failed lookup step
@@ -681,7 +573,7 @@ impl Chord {
         let forgotten = match rpc.purpose {
             RpcPurpose::Stabilize => self.routing.evict(peer),
             RpcPurpose::CheckPredecessor => self.routing.clear_predecessor(peer),
-            RpcPurpose::Lookup(_) | RpcPurpose::Confirm(_) => self.routing.evict_finger(peer),
+            RpcPurpose::Lookup(..) | RpcPurpose::Confirm(..) | RpcPurpose::Check(_) => self.routing.evict_finger(peer),
             RpcPurpose::Notify | RpcPurpose::Leave => false,
         };
         if forgotten {
@@ -703,16 +595,20 @@ impl Chord {
             }
             RpcPurpose::CheckPredecessor => self.pinging = false,
             RpcPurpose::Notify => {}
-            RpcPurpose::Lookup(lid) => {
-                if self.lookups.get(&lid).and_then(|l| l.in_flight.as_ref()).is_some_and(|n| n.peer == rpc.to.peer) {
-                    self.advance_lookup(now, lid);
+            RpcPurpose::Lookup(lid, p) => {
+                if let Some(l) = self.lookups.get_mut(&lid)
+                    && l.awaits(p, &rpc.to.peer)
+                {
+                    l.dead.insert(rpc.to.peer.clone());
+                    self.advance_lookup(now, lid, p);
                 }
             }
-            RpcPurpose::Confirm(lid) => {
-                if self.lookups.get(&lid).and_then(|l| l.in_flight.as_ref()).is_some_and(|n| n.peer == rpc.to.peer) {
-                    self.unconfirmed(now, lid, &rpc.to);
+            RpcPurpose::Confirm(lid, p) => {
+                if self.lookups.get(&lid).is_some_and(|l| l.awaits(p, &rpc.to.peer)) {
+                    self.unconfirmed(now, lid, p, &rpc.to);
                 }
             }
+            RpcPurpose::Check(lid) => self.check_failed(now, lid, &rpc.to),
             RpcPurpose::Leave => self.leave_step(),
         }
     }
@@ -752,3 +648,6 @@ impl Chord {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests_verified;

@@ -15,7 +15,9 @@ impl Chord {
             return Response::Ack;
         }
         self.routing.update_addrs(&from);
-        if self.leaving.is_none() && !matches!(request, Request::Leaving { .. }) {
+        // A distrusted node is answered, but changes nothing here.
+        let trusted = self.trusted(now, &from);
+        if trusted && self.leaving.is_none() && !matches!(request, Request::Leaving { .. }) {
             self.learn(now, &from);
         }
         match request {
@@ -23,7 +25,7 @@ impl Chord {
             // not answer as a ring of one, or a node joining through it
             // founds a second ring with it. An empty list fails that hop.
             Request::FindSuccessor { .. } if self.joining.is_some() => Response::Successors { successors: Vec::new() },
-            Request::FindSuccessor { key } => match self.routing.local_successors(&key) {
+            Request::FindSuccessor { key } => match self.routing.answer_for(&key) {
                 Some(successors) => Response::Successors { successors },
                 None => Response::Closer { nodes: self.routing.closest_preceding(&key, self.cfg.closer_nodes) },
             },
@@ -31,6 +33,7 @@ impl Chord {
                 predecessor: self.routing.predecessor.clone(),
                 successors: self.routing.successors.clone(),
             },
+            Request::Notify if !trusted => Response::Ack,
             Request::Notify => {
                 let mut changed = self.routing.offer_predecessor(&from);
                 if self.routing.successors.is_empty() && self.leaving.is_none() && self.joining.is_none() {
@@ -45,6 +48,8 @@ impl Chord {
             }
             Request::Ping => Response::Ack,
             Request::Leaving { predecessor, successors } => {
+                let predecessor = predecessor.filter(|p| self.trusted(now, p));
+                let successors = successors.into_iter().filter(|s| self.trusted(now, s)).collect();
                 self.on_leaving(from, predecessor, successors);
                 Response::Ack
             }

@@ -151,6 +151,19 @@ impl Routing {
         None
     }
 
+    /// The answer to another node's `FindSuccessor`: [`Self::local_successors`],
+    /// or, when the key falls further along my successor list, the part of
+    /// the list from the key's successor on. So the last few nodes before a
+    /// key can all answer for it, and disjoint lookup paths (which may not
+    /// both ask the key's predecessor) each end with an answer.
+    pub fn answer_for(&self, key: &RingId) -> Option<Vec<NodeInfo>> {
+        if let Some(l) = self.local_successors(key) {
+            return Some(l);
+        }
+        let j = self.successors.windows(2).position(|w| key.in_open_closed(&w[0].id, &w[1].id))?;
+        Some(self.successors[j + 1..].to_vec())
+    }
+
     /// Chord's `closest_preceding_node`, returning up to `k` distinct nodes
     /// from the fingers and successor list that lie in `(me, key)`, closest
     /// to `key` first.

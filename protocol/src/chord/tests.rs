@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::node::PeerRef;
 
-fn node(b: u8) -> NodeInfo {
+pub(super) fn node(b: u8) -> NodeInfo {
     NodeInfo::new(
         PeerRef(vec![b; 38]),
         crate::admission::Ticket { nonce: 0, prefix: crate::admission::Prefix::V4([10, 0, b]) },
@@ -14,7 +14,7 @@ fn node(b: u8) -> NodeInfo {
     )
 }
 
-fn drain(c: &mut Chord) -> Vec<Output> {
+pub(super) fn drain(c: &mut Chord) -> Vec<Output> {
     std::iter::from_fn(|| c.poll_output()).collect()
 }
 

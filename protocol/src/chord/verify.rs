@@ -16,15 +16,16 @@
 //!    fails that answer; the lookup goes on with its next candidate (no
 //!    strike: during churn an honest hop can be behind).
 //!
-//! It costs one extra round trip per remote lookup. What stays open: an
-//! answer whose named first successor is itself an attacker's identity
-//! passes the confirmation (that needs identities that cost something and
-//! redundant lookups, the rest of issue 9); a responder naming itself as the
-//! key's owner is believed.
+//! It costs one extra round trip per path. A responder that names itself
+//! is asked again too (its predecessor matters below). An answer whose
+//! named first successor is an attacker's own identity passes this
+//! confirmation; the paths' answers are therefore compared before one is
+//! believed ([`super::crosscheck`]).
 
 use std::time::Instant;
 
-use super::{Chord, Event, LookupId, LookupResult, RpcPurpose};
+use super::lookup::Answer;
+use super::{Chord, Event, LookupId, RpcPurpose};
 use crate::node::NodeInfo;
 use crate::ring::RingId;
 use crate::wire::{Request, Response};
@@ -43,6 +44,9 @@ pub enum Refusal {
     /// The answer (or its responder) names a node the network's admission
     /// rules refuse: work below the difficulty.
     Unadmitted,
+    /// Another answer's evidence says the named node is not on the ring: a
+    /// node before the key does not list it ([`super::crosscheck`]).
+    Contradicted,
 }
 
 impl Refusal {
@@ -60,6 +64,7 @@ impl Refusal {
             Refusal::Disowned => "disowned",
             Refusal::Unconfirmed => "unconfirmed",
             Refusal::Unadmitted => "unadmitted",
+            Refusal::Contradicted => "contradicted",
         }
     }
 }
@@ -78,52 +83,66 @@ pub(crate) fn check_form(key: &RingId, responder: &NodeInfo, successors: &[NodeI
 }
 
 impl Chord {
-    /// A `Successors` answer to lookup `id` from `from`: check its form, then
-    /// confirm its first successor with that node.
-    pub(super) fn on_successors(&mut self, now: Instant, id: LookupId, from: &NodeInfo, successors: Vec<NodeInfo>) {
+    /// A `Successors` answer to path `p` of lookup `id` from `from`: check
+    /// its form, then confirm its first successor with that node.
+    pub(super) fn on_successors(
+        &mut self,
+        now: Instant,
+        id: LookupId,
+        p: usize,
+        from: &NodeInfo,
+        successors: Vec<NodeInfo>,
+    ) {
         let Some(l) = self.lookups.get_mut(&id) else { return };
         let key = l.key;
         if let Err(reason) = check_form(&key, from, &successors) {
             self.emit(Event::AnswerRefused { peer: from.clone(), reason });
-            return self.advance_lookup(now, id);
+            return self.advance_lookup(now, id, p);
         }
-        let hops = l.hops + 1;
+        for n in std::iter::once(from).chain(&successors).filter(|n| !n.same(&self.routing.me)) {
+            l.learn(n);
+        }
+        let Some(path) = l.paths.get_mut(p) else { return };
+        path.hops += 1;
+        let hops = path.hops;
         let first = successors[0].clone();
         if first.same(&self.routing.me) {
             // We are named: our own state says whether the key is ours.
             return match self.routing.local_successors(&key) {
                 Some(own) if own.first().is_some_and(|n| n.same(&self.routing.me)) => {
-                    self.finish_lookup(now, id, Ok(LookupResult { key, successors: own, hops }))
+                    let predecessor = self.routing.predecessor.clone();
+                    let answer = Answer { named: first, predecessor, successors: own, hops };
+                    self.path_ended(now, id, p, Ok(answer))
                 }
                 _ => {
                     self.emit(Event::AnswerRefused { peer: from.clone(), reason: Refusal::Disowned });
-                    self.advance_lookup(now, id)
+                    self.advance_lookup(now, id, p)
                 }
             };
         }
-        if first.same(from) {
-            // The responder names itself: asking it again proves nothing.
-            let mut successors = successors;
-            successors.truncate(self.cfg.successors);
-            return self.finish_lookup(now, id, Ok(LookupResult { key, successors, hops }));
-        }
-        l.hops = hops;
-        l.in_flight = Some(first.clone());
-        self.send(now, first, Request::GetNeighbours, RpcPurpose::Confirm(id));
+        // Even a responder that names itself is asked again: its answer
+        // to `GetNeighbours` says where its predecessor is, which the
+        // cross-check weighs.
+        path.in_flight = Some(first.clone());
+        l.messages += 1;
+        self.send(now, first, Request::GetNeighbours, RpcPurpose::Confirm(id, p));
     }
 
     /// The named first successor's own view: its predecessor and successors.
-    pub(super) fn on_confirm(&mut self, now: Instant, id: LookupId, named: &NodeInfo, response: Response) {
+    pub(super) fn on_confirm(&mut self, now: Instant, id: LookupId, p: usize, named: &NodeInfo, response: Response) {
         let Some(l) = self.lookups.get_mut(&id) else { return };
         let key = l.key;
         let Response::Neighbours { predecessor, successors } = response else {
-            return self.unconfirmed(now, id, named);
+            return self.unconfirmed(now, id, p, named);
         };
         // A node without a predecessor (just joined, or its predecessor
         // failed) cannot say; its answer stands.
         if predecessor.as_ref().is_some_and(|p| !key.in_open_closed(&p.id, &named.id)) {
             self.emit(Event::AnswerRefused { peer: named.clone(), reason: Refusal::Disowned });
-            return self.advance_lookup(now, id);
+            return self.advance_lookup(now, id, p);
+        }
+        for n in predecessor.iter().chain(&successors).filter(|n| !n.same(&self.routing.me)) {
+            l.learn(n);
         }
         let mut list = vec![named.clone()];
         for n in successors {
@@ -134,14 +153,18 @@ impl Chord {
                 list.push(n);
             }
         }
-        let hops = l.hops;
-        self.finish_lookup(now, id, Ok(LookupResult { key, successors: list, hops }));
+        let hops = l.paths.get(p).map_or(0, |p| p.hops);
+        let answer = Answer { named: named.clone(), predecessor, successors: list, hops };
+        self.path_ended(now, id, p, Ok(answer));
     }
 
     /// The named first successor did not answer: try the next candidate.
-    pub(super) fn unconfirmed(&mut self, now: Instant, id: LookupId, named: &NodeInfo) {
+    pub(super) fn unconfirmed(&mut self, now: Instant, id: LookupId, p: usize, named: &NodeInfo) {
         self.emit(Event::AnswerRefused { peer: named.clone(), reason: Refusal::Unconfirmed });
-        self.advance_lookup(now, id);
+        if let Some(l) = self.lookups.get_mut(&id) {
+            l.dead.insert(named.peer.clone());
+        }
+        self.advance_lookup(now, id, p);
     }
 }
 
@@ -151,7 +174,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::chord::{Config, Input, LookupError, Output};
+    use crate::chord::{Config, Input, LookupError, LookupResult, Output};
     use crate::node::PeerRef;
 
     fn node(b: u8) -> NodeInfo {

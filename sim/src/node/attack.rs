@@ -9,6 +9,11 @@
 //! - [`Attack::SybilSuccessors`]: the same lie with identities that did
 //!   their work (on four attacker /24s, wherever the work put them: no
 //!   grinding), and they confirm it: each says the liar is its predecessor.
+//! - [`Attack::AdaptiveSybils`]: the same lie, and the worked identities
+//!   play along with whoever asks: each names the asker as its predecessor
+//!   (so it seems to acknowledge a node that adopted it as successor),
+//!   acknowledges pings and notifies, and answers lookups with the other
+//!   identities.
 //! - [`Attack::PlantChain`]: one key fabricates a chain (a genesis naming
 //!   itself, a forged `Put`, a `Reconfigure` to the victim's committee) and
 //!   sends it, with a vote, to every node.
@@ -45,6 +50,9 @@ pub enum Attack {
     FakeSuccessors,
     /// Lie in lookup answers with made-up successors that confirm the lie.
     SybilSuccessors,
+    /// As [`Attack::SybilSuccessors`], with identities that name whoever
+    /// asks as their predecessor.
+    AdaptiveSybils,
     /// Plant a fabricated chain with one message.
     PlantChain,
     /// Lie in network reads.
@@ -104,11 +112,17 @@ fn forged(name: &str, unix: u64) -> RRset {
     }
 }
 
+impl Attack {
+    fn lies_in_lookups(self) -> bool {
+        matches!(self, Attack::FakeSuccessors | Attack::SybilSuccessors | Attack::AdaptiveSybils)
+    }
+}
+
 impl Attacker {
     /// The strategies `attacks` (node index, strategy) of a run.
     pub fn new(attacks: &[(usize, Attack)], seed: u64, _nodes: &[NodeInfo]) -> Attacker {
-        let fake = attacks.iter().any(|(_, a)| matches!(a, Attack::FakeSuccessors | Attack::SybilSuccessors));
-        let worked = attacks.iter().any(|(_, a)| *a == Attack::SybilSuccessors);
+        let fake = attacks.iter().any(|(_, a)| a.lies_in_lookups());
+        let worked = attacks.iter().any(|(_, a)| matches!(a, Attack::SybilSuccessors | Attack::AdaptiveSybils));
         let sybils: Vec<NodeInfo> = if fake {
             (0..SYBILS)
                 .map(|k| {
@@ -156,28 +170,45 @@ impl Attacker {
 
     /// The node that answers for the made-up identities.
     pub fn owner(&self) -> Option<usize> {
-        self.attacks
-            .iter()
-            .find(|(_, a)| matches!(a, Attack::FakeSuccessors | Attack::SybilSuccessors))
-            .map(|(i, _)| *i)
+        self.attacks.iter().find(|(_, a)| a.lies_in_lookups()).map(|(i, _)| *i)
     }
 
     fn lies_in_lookups(&self, node: usize) -> bool {
-        self.has(node, Attack::FakeSuccessors) || self.has(node, Attack::SybilSuccessors)
+        self.attacks.iter().any(|(i, a)| *i == node && a.lies_in_lookups())
     }
 
-    /// A made-up identity's answer to a Chord request, if they confirm lies:
-    /// to `GetNeighbours`, the liar `owner` as its predecessor and the
-    /// other made-up identities after it as its successors.
-    pub fn chord_as_sybil(&self, peer: &PeerRef, request: &Request, owner: &NodeInfo) -> Option<(Ticket, Response)> {
+    /// A made-up identity's answer to a Chord request from `asker`, if they
+    /// confirm lies: to `GetNeighbours`, the liar `owner` (adaptive: the
+    /// asker) as its predecessor and the other made-up identities after it
+    /// as its successors; adaptive ones also acknowledge pings and notifies
+    /// and answer lookups with the other identities.
+    pub fn chord_as_sybil(
+        &self,
+        peer: &PeerRef,
+        request: &Request,
+        owner: &NodeInfo,
+        asker: &NodeInfo,
+    ) -> Option<(Ticket, Response)> {
         let me = self.sybils.iter().find(|s| &s.peer == peer)?;
         let confirming = self.attacks.iter().any(|(_, a)| *a == Attack::SybilSuccessors);
-        if !confirming || *request != Request::GetNeighbours {
-            return None;
-        }
-        let mut successors: Vec<NodeInfo> = self.sybils.iter().filter(|s| s.peer != me.peer).cloned().collect();
-        successors.sort_by_key(|s| me.id.distance_to(&s.id));
-        Some((me.ticket, Response::Neighbours { predecessor: Some(owner.clone()), successors }))
+        let adaptive = self.attacks.iter().any(|(_, a)| *a == Attack::AdaptiveSybils);
+        let others = |from: &dhtr_protocol::RingId| {
+            let mut l: Vec<NodeInfo> = self.sybils.iter().filter(|s| s.peer != me.peer).cloned().collect();
+            l.sort_by_key(|s| from.distance_to(&s.id));
+            l
+        };
+        let response = match request {
+            Request::GetNeighbours if adaptive => {
+                Response::Neighbours { predecessor: Some(asker.clone()), successors: others(&me.id) }
+            }
+            Request::GetNeighbours if confirming => {
+                Response::Neighbours { predecessor: Some(owner.clone()), successors: others(&me.id) }
+            }
+            Request::Ping | Request::Notify if adaptive => Response::Ack,
+            Request::FindSuccessor { key } if adaptive => Response::Successors { successors: others(key) },
+            _ => return None,
+        };
+        Some((me.ticket, response))
     }
 
     /// Does node `i` lie in reads?

@@ -179,6 +179,8 @@ pub struct NodeReport {
     pub refused: u64,
     /// Of those, provable lies (the responder was struck).
     pub lies: u64,
+    /// Successors dropped for not holding their node as predecessor.
+    pub neighbours_refused: u64,
 }
 
 impl NodeReport {
@@ -575,6 +577,13 @@ impl NodeSim {
                     self.report.lies += 1;
                 }
             }
+            Output::Event(dhtr_node_core::Event::Chord(dhtr_protocol::Event::NeighbourRefused { peer })) => {
+                self.report.neighbours_refused += 1;
+                if self.trace {
+                    let who = self.by_peer.get(&peer.peer).copied();
+                    eprintln!("t={:?} node {i} dropped its successor {who:?}", self.kit.now());
+                }
+            }
             Output::Event(dhtr_node_core::Event::Ledger { event, .. }) => match event {
                 ChunkEvent::OtherChain { kept: true, .. } => self.report.other_kept += 1,
                 ChunkEvent::OtherChain { kept: false, .. } => self.report.abandoned += 1,
@@ -616,7 +625,8 @@ impl NodeSim {
         if to == usize::MAX
             && let Msg::ChordReq { id, request, .. } = &msg
             && let Some(owner) = self.attacker.owner()
-            && let Some((ticket, body)) = self.attacker.chord_as_sybil(peer, request, &self.nodes[owner].info)
+            && let Some((ticket, body)) =
+                self.attacker.chord_as_sybil(peer, request, &self.nodes[owner].info, &self.nodes[from].info)
         {
             let response = WireResponse { responder_ticket: ticket, body };
             self.send(Envelope::new(owner, from, Msg::ChordResp { id: *id, response }));
