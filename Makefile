@@ -71,7 +71,7 @@ sim:
 soak:
 	@seeds=$$(for i in 1 2 3 4 5 6 7 8; do echo -n "$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '),"; done); \
 	seeds=$${seeds%,}; echo "DHTR_SIM_SEEDS=$$seeds"; \
-	DHTR_SIM_SEEDS=$$seeds $(CARGO) test --release -p dhtr-sim --test chord -- --nocapture
+	DHTR_SOAK=1 DHTR_SIM_SEEDS=$$seeds $(CARGO) test --release -p dhtr-sim --test chord -- --nocapture
 	@seeds=$$(for i in $$(seq 1 200); do echo -n "$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '),"; done); \
 	seeds=$${seeds%,}; echo "DHTR_LEDGER_SEEDS=$$seeds"; \
 	DHTR_LEDGER_SEEDS=$$seeds $(CARGO) test --release -p dhtr-sim --test consensus --test ring

@@ -34,6 +34,9 @@ pub struct SimConfig {
     pub join_spacing: Duration,
     /// The Chord configuration every node runs.
     pub chord: Config,
+    /// Nodes that collude against lookups once [`Sim::start_colluding`] is
+    /// called (see `Sim::collude`).
+    pub colluders: Vec<usize>,
 }
 
 impl SimConfig {
@@ -47,6 +50,7 @@ impl SimConfig {
             loss: 0.0,
             join_spacing: Duration::from_millis(20),
             chord: Config::default(),
+            colluders: Vec::new(),
         }
     }
 }
@@ -69,6 +73,8 @@ pub struct LookupCheck {
     pub total: usize,
     /// Lookups whose successor list equals the oracle's.
     pub correct: usize,
+    /// Lookups whose first [`COMMITTEE`] successors equal the oracle's.
+    pub committee_correct: usize,
     /// Lookups that returned an error.
     pub failed: usize,
     /// Hop counts of the lookups that finished.
@@ -78,6 +84,23 @@ pub struct LookupCheck {
     pub messages: Vec<u32>,
     /// A few wrong answers, described, for failure messages.
     pub mismatches: Vec<String>,
+    /// Lookups whose first `n` successors (a committee of `n = 4`) hold at
+    /// least f+1 = 2 colluders, and at least 2f+1 = 3: as answered, and as
+    /// the oracle's true committee would hold.
+    pub captured: Captured,
+}
+
+/// Committees (the first 4 successors) with colluders among them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Captured {
+    /// Answers with at least 2 colluders in the committee.
+    pub stalled: usize,
+    /// Answers with at least 3 colluders in the committee.
+    pub owned: usize,
+    /// True committees with at least 2 colluders.
+    pub stalled_by_chance: usize,
+    /// True committees with at least 3 colluders.
+    pub owned_by_chance: usize,
 }
 
 impl LookupCheck {
@@ -111,6 +134,9 @@ impl LookupCheck {
         if h.is_empty() { 0 } else { h[((h.len() - 1) as f64 * 0.99).round() as usize] }
     }
 }
+
+/// The committee size the lookup checks count colluders in (n = 3f+1, f = 1).
+pub const COMMITTEE: usize = 4;
 
 /// What travels between simulated Chord nodes.
 #[derive(Clone, Debug)]
@@ -156,6 +182,8 @@ pub struct Sim {
     by_peer: HashMap<PeerRef, usize>,
     results: HashMap<(usize, LookupId), Result<LookupResult, LookupError>>,
     stabilization_rounds: u64,
+    colluding: Vec<bool>,
+    refusals: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl Sim {
@@ -174,6 +202,7 @@ impl Sim {
         }
         let mut net = NetConfig::latency(cfg.min_latency, cfg.max_latency);
         net.loss = cfg.loss;
+        let colluding = vec![false; cfg.nodes];
         Sim {
             kit: Kit::with_rng(rng),
             net: Net::new(net),
@@ -183,6 +212,8 @@ impl Sim {
             by_peer,
             results: HashMap::new(),
             stabilization_rounds: 0,
+            colluding,
+            refusals: std::collections::BTreeMap::new(),
         }
     }
 
@@ -232,6 +263,25 @@ impl Sim {
             self.run_for(Duration::from_millis(500));
         }
         self.nodes.iter().all(|n| n.joined || !n.alive)
+    }
+
+    /// From now on the configured colluders lie ([`SimConfig::colluders`]).
+    pub fn start_colluding(&mut self) {
+        for &i in &self.cfg.colluders {
+            if let Some(c) = self.colluding.get_mut(i) {
+                *c = true;
+            }
+        }
+    }
+
+    /// Lookup answers refused so far, by reason; the count is reset.
+    pub fn take_refusals(&mut self) -> std::collections::BTreeMap<&'static str, u64> {
+        std::mem::take(&mut self.refusals)
+    }
+
+    /// Live nodes that have not joined yet.
+    pub fn unjoined(&self) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|&i| self.nodes[i].alive && !self.nodes[i].joined).collect()
     }
 
     /// Run the network for `d` of virtual time.
@@ -348,9 +398,10 @@ impl Sim {
     /// `r = min(successor list length, live - 1)` successors.
     pub fn check_lookups(&mut self, count: usize) -> LookupCheck {
         let live = self.live();
+        let readers: Vec<usize> = live.iter().copied().filter(|&i| !self.colluding[i]).collect();
         let mut started = Vec::with_capacity(count);
         for _ in 0..count {
-            let i = live[self.kit.rng.random_range(0..live.len())];
+            let Some(&i) = readers.get(self.kit.rng.random_range(0..readers.len().max(1))) else { break };
             let mut key = [0u8; 32];
             self.kit.rng.fill(&mut key);
             let key = RingId(key);
@@ -377,6 +428,18 @@ impl Sim {
                     check.messages.push(res.messages);
                     let got: Vec<PeerRef> = res.successors.iter().take(r).map(|n| n.peer.clone()).collect();
                     let want = self.oracle_successors(&key, r);
+                    let n = COMMITTEE.min(r);
+                    if got.get(..n) == want.get(..n) {
+                        check.committee_correct += 1;
+                    }
+                    let bad = |l: &[PeerRef]| {
+                        l.iter().take(n).filter(|p| self.by_peer.get(*p).is_some_and(|&j| self.colluding[j])).count()
+                    };
+                    let (got_bad, want_bad) = (bad(&got), bad(&want));
+                    check.captured.stalled += usize::from(got_bad >= 2);
+                    check.captured.owned += usize::from(got_bad >= 3);
+                    check.captured.stalled_by_chance += usize::from(want_bad >= 2);
+                    check.captured.owned_by_chance += usize::from(want_bad >= 3);
                     if got == want {
                         check.correct += 1;
                     } else if check.mismatches.len() < 5 {
@@ -395,6 +458,42 @@ impl Sim {
             }
         }
         check
+    }
+
+    /// A colluder's answer to `request` from `asker` (`honest` is what its
+    /// core answered). Colluders pretend the ring is theirs alone: a lookup
+    /// ends at the colluders closest after the key, and each confirms it
+    /// (its predecessor is the colluder before it, its successors the
+    /// colluders after it) to everyone but its real predecessor, which
+    /// gets the truth so that it stays on the ring.
+    fn collude(&self, me: usize, asker: &NodeInfo, request: &Request, honest: Response) -> Response {
+        let mut ring: Vec<(RingId, usize)> = (0..self.nodes.len())
+            .filter(|&i| self.colluding[i] && self.nodes[i].alive && self.nodes[i].core.is_some())
+            .map(|i| (self.nodes[i].info.id, i))
+            .collect();
+        ring.sort_unstable();
+        let r = self.cfg.chord.successors;
+        let from = |key: &RingId, skip: usize| -> Vec<NodeInfo> {
+            let start = ring.partition_point(|(id, _)| id < key);
+            (skip..r + skip)
+                .filter_map(|k| ring.get((start + k) % ring.len().max(1)))
+                .map(|(_, i)| self.nodes[*i].info.clone())
+                .collect()
+        };
+        let me_info = &self.nodes[me].info;
+        let real_pred = self.nodes[me].core.as_ref().and_then(|c| c.predecessor()).is_some_and(|p| p.same(asker));
+        match request {
+            Request::FindSuccessor { key } => Response::Successors { successors: from(key, 0) },
+            Request::GetNeighbours if !real_pred => {
+                let at = ring.partition_point(|(id, _)| *id < me_info.id);
+                let before = ring[(at + ring.len() - 1) % ring.len()].1;
+                Response::Neighbours {
+                    predecessor: Some(self.nodes[before].info.clone()),
+                    successors: from(&me_info.id, 1),
+                }
+            }
+            _ => honest,
+        }
     }
 
     fn start(&mut self, i: usize) {
@@ -446,7 +545,9 @@ impl Sim {
                     self.net.stats.dropped += 1;
                     return;
                 };
-                let response = core.handle_request(now, from_info, request);
+                let asker = from_info.clone();
+                let honest = core.handle_request(now, from_info, request.clone());
+                let response = if self.colluding[to] { self.collude(to, &asker, &request, honest) } else { honest };
                 self.drain(to);
                 let responder = self.nodes[to].info.ticket;
                 self.transmit(Envelope::new(to, from, Packet::Response { id, responder, response }));
@@ -498,6 +599,7 @@ impl Sim {
                 self.kit.after(Duration::from_secs(1), What::Join(i));
             }
             Event::StabilizationRound => self.stabilization_rounds += 1,
+            Event::AnswerRefused { reason, .. } => *self.refusals.entry(reason.as_str()).or_default() += 1,
             Event::Left => {
                 self.nodes[i].alive = false;
                 self.net.set_down(i, true);

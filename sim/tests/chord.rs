@@ -166,3 +166,88 @@ fn a_seed_replays_the_same_run() {
     assert_eq!(run(5), run(5));
     assert_ne!(run(5).1, run(6).1);
 }
+
+/// Colluding lookup liars on the ring (issue 9, part 4): a fraction of the
+/// nodes, at the random positions their work gave them, answer every
+/// lookup with the colluders closest after the key and confirm each other
+/// to everyone but their real predecessors. Honest nodes' lookups are
+/// compared with the oracle's committee (the first four successors).
+fn collusion(n: usize, fraction: f64, seed: u64, paths: usize, from_birth: bool) -> dhtr_sim::chord::LookupCheck {
+    let mut cfg = SimConfig::new(n, seed);
+    cfg.chord.lookup_paths = paths;
+    cfg.chord.upkeep_paths = paths;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0xc011);
+    cfg.colluders = sample(&mut rng, n, (n as f64 * fraction) as usize).into_vec();
+    let colluders = cfg.colluders.clone();
+    let mut sim = Sim::new(cfg);
+    if from_birth {
+        sim.start_colluding();
+    }
+    let joined = sim.build_ring(Duration::from_secs(300));
+    let unjoined = sim.unjoined();
+    let honest_unjoined = unjoined.iter().filter(|i| !colluders.contains(i)).count();
+    if !joined {
+        println!("seed {seed}: {} nodes never joined, {honest_unjoined} of them honest", unjoined.len());
+    }
+    let took = sim.run_until_consistent(Duration::from_secs(600));
+    sim.run_for(Duration::from_secs(30));
+    if !from_birth {
+        sim.start_colluding();
+        // Long enough for every finger to be refreshed under attack.
+        sim.run_for(Duration::from_secs(300));
+    }
+    println!("seed {seed}: consistent after {took:?}, consistency now {:.3}", sim.ring_consistency());
+    sim.take_refusals();
+    let check = sim.check_lookups(1000);
+    println!("refused during the checked lookups: {:?}", sim.take_refusals());
+    let c = check.captured;
+    println!(
+        "N={n} colluders {:.0}% (from birth: {from_birth}) paths {paths} seed {seed}: committees correct {}/{} ({} failed), requests mean {:.1}; \
+         committees with ≥f+1 colluders {} (chance {}), ≥2f+1 {} (chance {})",
+        fraction * 100.0,
+        check.committee_correct,
+        check.total,
+        check.failed,
+        check.mean_messages(),
+        c.stalled,
+        c.stalled_by_chance,
+        c.owned,
+        c.owned_by_chance
+    );
+    check
+}
+
+/// Report only: issue 9's bar is not met yet (`make test` runs one small
+/// row, `make soak` the table). Measured 2026-12-03, N = 1000, seed 11,
+/// colluding from once the ring is consistent, 300 s before 1000 lookups
+/// by honest nodes (committee = the first four successors; "chance" is how
+/// many of the true committees hold that many colluders):
+///
+/// | colluders | paths | committees correct | failed | ≥f+1 (chance) | ≥2f+1 (chance) | requests |
+/// |---|---|---|---|---|---|---|
+/// | 10% | 1 | 526 | 43 | 444 (34) | 431 (2) | 4.0 |
+/// | 10% | 3 | 716 | 65 | 252 (49) | 219 (3) | 13.6 |
+/// | 20% | 1 | 277 | 15 | 749 (199) | 710 (33) | 3.5 |
+/// | 20% | 3 | 373 | 31 | 660 (196) | 600 (19) | 11.1 |
+///
+/// Three disjoint paths and the cross-check halve the captures at 10%, but
+/// colluders that answer every lookup, upkeep included, end up in the
+/// honest nodes' fingers, so most paths start at one. A density test
+/// (Castro et al. §4.2: refuse a confirmed list whose mean gap exceeds 3×
+/// the reader's own successor list's) brought captures to chance at 10%
+/// (3 against 0 expected; 61 against 11 at 20%) but failed 15–22% of
+/// lookups, and 2% of honest lookups in a clean ring (readers whose own
+/// list is dense by chance): not shipped; it needs a steadier density
+/// estimate (fingers too) and a second route rather than a refusal.
+/// Colluding from the ring's birth, the ring never forms (consistency
+/// 0.05): joins through colluders take their lists.
+#[test]
+fn colluding_lookup_liars_table() {
+    let soak = std::env::var_os("DHTR_SOAK").is_some();
+    let rows: &[(usize, f64, usize)] =
+        if soak { &[(1000, 0.1, 1), (1000, 0.1, 3), (1000, 0.2, 1), (1000, 0.2, 3)] } else { &[(300, 0.1, 3)] };
+    for &(n, fraction, paths) in rows {
+        let check = collusion(n, fraction, 11, paths, false);
+        assert!(check.total > 0);
+    }
+}

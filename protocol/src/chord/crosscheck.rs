@@ -95,6 +95,21 @@ impl Chord {
             let answers: Vec<&Answer> =
                 l.answers().filter(|a| !l.refused.contains(&a.named.peer) && distrust.allows(now, &a.named)).collect();
             let Some(best) = answers.iter().min_by_key(|a| key.distance_to(&a.named.id)).copied().cloned() else {
+                // Every answer was refused: the witness that refused the
+                // last one named the key's successor as it sees it; ask
+                // the closest known node after the key whether it owns it.
+                let fresh = |n: &&NodeInfo| {
+                    !n.same(&me)
+                        && !l.dead.contains(&n.peer)
+                        && !l.asked.contains(&n.peer)
+                        && !l.refused.contains(&n.peer)
+                        && distrust.allows(now, n)
+                };
+                if !l.refused.is_empty()
+                    && let Some(y) = l.known.iter().filter(fresh).min_by_key(|n| key.distance_to(&n.id))
+                {
+                    return Verdict::Ask(Check::Closer(y.clone()));
+                }
                 let error = l
                     .paths
                     .iter()

@@ -136,8 +136,11 @@ impl Chord {
             return self.unconfirmed(now, id, p, named);
         };
         // A node without a predecessor (just joined, or its predecessor
-        // failed) cannot say; its answer stands.
-        if predecessor.as_ref().is_some_and(|p| !key.in_open_closed(&p.id, &named.id)) {
+        // failed) cannot say; its answer stands. Looking up my own id (a
+        // join, a self-check), a node that already holds me as its
+        // predecessor (it learned me from my own requests) is my successor.
+        let mine = key == self.routing.me.id && predecessor.as_ref().is_some_and(|p| p.same(&self.routing.me));
+        if !mine && predecessor.as_ref().is_some_and(|p| !key.in_open_closed(&p.id, &named.id)) {
             self.emit(Event::AnswerRefused { peer: named.clone(), reason: Refusal::Disowned });
             return self.advance_lookup(now, id, p);
         }
@@ -153,6 +156,7 @@ impl Chord {
                 list.push(n);
             }
         }
+        let Some(l) = self.lookups.get_mut(&id) else { return };
         let hops = l.paths.get(p).map_or(0, |p| p.hops);
         let answer = Answer { named: named.clone(), predecessor, successors: list, hops };
         self.path_ended(now, id, p, Ok(answer));
