@@ -146,6 +146,9 @@ impl Chord {
             let witness = own_pred.filter(|p| open(p)).cloned().or_else(|| {
                 l.known
                     .iter()
+                    // A predecessor at the key itself (a node that holds me
+                    // as predecessor, looking up my own id) bounds nothing:
+                    // every known node before the key may witness.
                     .filter(|n| n.id.in_open(&bound, &key))
                     .filter(open)
                     .min_by_key(|n| n.id.distance_to(&key))

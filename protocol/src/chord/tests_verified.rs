@@ -146,6 +146,41 @@ fn a_confirmed_identity_off_the_ring_loses_to_a_witness_before_the_key() {
 }
 
 #[test]
+fn a_join_is_confirmed_by_a_successor_that_already_holds_me() {
+    // My join requests taught my successor about me before my join
+    // ended: it names me as its predecessor, which confirms it is mine.
+    let w = World::new();
+    let now = Instant::now();
+    let mut c = Chord::new(w.me.clone(), Config::default(), now);
+    let (via, succ) = (w.ring[5].clone(), w.ring[1].clone());
+    c.handle(now, Input::Join(via.clone()));
+    let mut joined = false;
+    for _ in 0..20 {
+        let out = drain(&mut c);
+        if out.is_empty() {
+            break;
+        }
+        for o in out {
+            match o {
+                Output::Send { id, to, request } => {
+                    let response = match request {
+                        Request::FindSuccessor { .. } => Response::Successors { successors: w.after(0, 4) },
+                        Request::GetNeighbours if to.same(&succ) => {
+                            Response::Neighbours { predecessor: Some(w.me.clone()), successors: w.after(1, 4) }
+                        }
+                        _ => Response::Ack,
+                    };
+                    c.handle(now, Input::Response { id, responder: to.ticket, response });
+                }
+                Output::Event(Event::Joined { successor }) => joined = successor.same(&succ),
+                _ => {}
+            }
+        }
+    }
+    assert!(joined, "joined with the successor that holds me");
+}
+
+#[test]
 fn one_path_through_the_liar_alone_is_believed() {
     // What stays open: with one path and no witness known, the lie stands.
     let w = World::new();
