@@ -32,8 +32,8 @@
 
 use std::time::Instant;
 
-use super::lookup::{Answer, Check};
-use super::verify::Refusal;
+use super::lookup::{Answer, Check, Lookup};
+use super::verify::{Refusal, own_list};
 use super::{Chord, Event, LookupError, LookupId, LookupResult, RpcPurpose};
 use crate::node::NodeInfo;
 use crate::ring::RingId;
@@ -90,6 +90,15 @@ impl Chord {
         let distrust = &self.distrust;
         let Some(l) = self.lookups.get_mut(&id) else { return Verdict::Done(Err(LookupError::Exhausted)) };
         let key = l.key;
+        // A node worth a question: not me, not gone, not asked or refused
+        // already, not distrusted.
+        let usable = |l: &Lookup, n: &NodeInfo| {
+            !n.same(&me)
+                && !l.dead.contains(&n.peer)
+                && !l.asked.contains(&n.peer)
+                && !l.refused.contains(&n.peer)
+                && distrust.allows(now, n)
+        };
         loop {
             // A node this one distrusts ([`super::neighbours`]) is no answer.
             let answers: Vec<&Answer> =
@@ -98,15 +107,8 @@ impl Chord {
                 // Every answer was refused: the witness that refused the
                 // last one named the key's successor as it sees it; ask
                 // the closest known node after the key whether it owns it.
-                let fresh = |n: &&NodeInfo| {
-                    !n.same(&me)
-                        && !l.dead.contains(&n.peer)
-                        && !l.asked.contains(&n.peer)
-                        && !l.refused.contains(&n.peer)
-                        && distrust.allows(now, n)
-                };
                 if !l.refused.is_empty()
-                    && let Some(y) = l.known.iter().filter(fresh).min_by_key(|n| key.distance_to(&n.id))
+                    && let Some(y) = l.known.iter().filter(|n| usable(l, n)).min_by_key(|n| key.distance_to(&n.id))
                 {
                     return Verdict::Ask(Check::Closer(y.clone()));
                 }
@@ -121,14 +123,7 @@ impl Chord {
                 return Verdict::Done(Err(error));
             };
             let disagree = answers.iter().any(|a| !a.named.same(&best.named));
-            let open = |n: &&NodeInfo| {
-                !n.same(&me)
-                    && !l.dead.contains(&n.peer)
-                    && !l.asked.contains(&n.peer)
-                    && !l.refused.contains(&n.peer)
-                    && !n.same(&best.named)
-                    && distrust.allows(now, n)
-            };
+            let open = |n: &&NodeInfo| usable(l, n) && !n.same(&best.named);
             // 2. A known node between the key and the best answer.
             if let Some(y) = l
                 .known
@@ -183,16 +178,11 @@ impl Chord {
             return self.conclude(now, id);
         };
         let key = l.key;
-        for n in predecessor.iter().chain(&successors) {
-            if !n.same(&self.routing.me) {
-                l.learn(n);
-            }
-        }
+        l.learn_all(predecessor.iter().chain(&successors), &self.routing.me);
         match check {
             Check::Closer(y) => {
                 if predecessor.as_ref().is_none_or(|p| key.in_open_closed(&p.id, &y.id)) {
-                    let mut list = vec![from.clone()];
-                    list.extend(successors.iter().filter(|n| !n.same(from)).take(self.cfg.successors - 1).cloned());
+                    let list = own_list(from, successors, self.cfg.successors);
                     let hops = l.hops();
                     l.found.push(Answer { named: from.clone(), predecessor, successors: list, hops });
                 }

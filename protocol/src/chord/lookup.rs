@@ -179,6 +179,13 @@ impl Lookup {
         }
     }
 
+    /// Remember every node of `nodes` but `me`.
+    pub fn learn_all<'a>(&mut self, nodes: impl IntoIterator<Item = &'a NodeInfo>, me: &NodeInfo) {
+        for n in nodes.into_iter().filter(|n| !n.same(me)) {
+            self.learn(n);
+        }
+    }
+
     /// The next node path `p` queries: its closest candidate that no path
     /// has queried yet.
     pub fn next(&mut self, p: usize) -> Step {

@@ -583,15 +583,7 @@ impl Chord {
         match rpc.purpose {
             RpcPurpose::Stabilize => {
                 self.stabilizing = false;
-                self.routing.refill_successor();
-                if self.routing.successors.is_empty() {
-                    if self.routing.predecessor.is_none() {
-                        self.emit(Event::Alone);
-                    }
-                } else {
-                    // Try the next successor right away (Chord §5.2).
-                    self.stabilize_at = now;
-                }
+                self.successor_lost(now);
             }
             RpcPurpose::CheckPredecessor => self.pinging = false,
             RpcPurpose::Notify => {}
@@ -610,6 +602,20 @@ impl Chord {
             }
             RpcPurpose::Check(lid) => self.check_failed(now, lid, &rpc.to),
             RpcPurpose::Leave => self.leave_step(),
+        }
+    }
+
+    /// My first successor was removed (it failed, or was dropped): fall
+    /// back on the next known node and stabilize with it right away (Chord
+    /// §5.2); with nobody left at all, the node is alone and rejoins.
+    pub(super) fn successor_lost(&mut self, now: Instant) {
+        self.routing.refill_successor();
+        if self.routing.successors.is_empty() {
+            if self.routing.predecessor.is_none() {
+                self.emit(Event::Alone);
+            }
+        } else {
+            self.stabilize_at = now;
         }
     }
 

@@ -110,12 +110,7 @@ impl Chord {
         self.distrust(now, s);
         self.emit(Event::NeighbourRefused { peer: s.clone() });
         self.emit(Event::NeighboursChanged);
-        if self.routing.successors.is_empty() && self.routing.predecessor.is_none() {
-            // Nothing left to stabilize with: rejoin, as when every
-            // successor failed.
-            self.emit(Event::Alone);
-        }
-        self.stabilize_at = now;
+        self.successor_lost(now);
         false
     }
 
@@ -132,8 +127,6 @@ impl Chord {
         }
         d.insert(n.peer.clone(), now + DISTRUST_FOR);
         self.routing.evict(&n.peer);
-        self.routing.refill_successor();
-        self.routing.successors.retain(|s| !s.same(n));
     }
 
     /// May `n` enter the routing state or a lookup's answer?

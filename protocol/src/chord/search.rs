@@ -45,16 +45,8 @@ impl Chord {
         // An empty start list makes the lookup finish at once as exhausted.
         let mut l = Lookup::new(key, purpose, now + self.cfg.lookup_timeout, start, paths);
         // What I know of the ring takes part in the cross-check.
-        let me = &self.routing.me;
-        let mine = self
-            .routing
-            .successors
-            .iter()
-            .chain(&self.routing.predecessor)
-            .chain(self.routing.fingers.iter().flatten());
-        for n in mine.filter(|n| !n.same(me)) {
-            l.learn(n);
-        }
+        let r = &self.routing;
+        l.learn_all(r.successors.iter().chain(&r.predecessor).chain(r.fingers.iter().flatten()), &r.me);
         let ready: Vec<usize> = (1..l.paths.len()).filter(|&p| l.ready(p)).collect();
         self.lookups.insert(id, l);
         // Path 0 always: with no start node at all it ends the lookup.

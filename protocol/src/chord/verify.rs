@@ -69,6 +69,21 @@ impl Refusal {
     }
 }
 
+/// A node's answer for the key: `named` followed by its own successor
+/// list, without repeats, at most `r` long.
+pub(crate) fn own_list(named: &NodeInfo, successors: Vec<NodeInfo>, r: usize) -> Vec<NodeInfo> {
+    let mut list = vec![named.clone()];
+    for n in successors {
+        if list.len() >= r {
+            break;
+        }
+        if !list.iter().any(|m| m.same(&n)) {
+            list.push(n);
+        }
+    }
+    list
+}
+
 /// The form check of a `Successors` answer from `responder` for `key`.
 pub(crate) fn check_form(key: &RingId, responder: &NodeInfo, successors: &[NodeInfo]) -> Result<(), Refusal> {
     let Some(first) = successors.first() else { return Err(Refusal::OutOfOrder) };
@@ -99,9 +114,7 @@ impl Chord {
             self.emit(Event::AnswerRefused { peer: from.clone(), reason });
             return self.advance_lookup(now, id, p);
         }
-        for n in std::iter::once(from).chain(&successors).filter(|n| !n.same(&self.routing.me)) {
-            l.learn(n);
-        }
+        l.learn_all(std::iter::once(from).chain(&successors), &self.routing.me);
         let Some(path) = l.paths.get_mut(p) else { return };
         path.hops += 1;
         let hops = path.hops;
@@ -144,19 +157,8 @@ impl Chord {
             self.emit(Event::AnswerRefused { peer: named.clone(), reason: Refusal::Disowned });
             return self.advance_lookup(now, id, p);
         }
-        for n in predecessor.iter().chain(&successors).filter(|n| !n.same(&self.routing.me)) {
-            l.learn(n);
-        }
-        let mut list = vec![named.clone()];
-        for n in successors {
-            if list.len() >= self.cfg.successors {
-                break;
-            }
-            if !list.iter().any(|m| m.same(&n)) {
-                list.push(n);
-            }
-        }
-        let Some(l) = self.lookups.get_mut(&id) else { return };
+        l.learn_all(predecessor.iter().chain(&successors), &self.routing.me);
+        let list = own_list(named, successors, self.cfg.successors);
         let hops = l.paths.get(p).map_or(0, |p| p.hops);
         let answer = Answer { named: named.clone(), predecessor, successors: list, hops };
         self.path_ended(now, id, p, Ok(answer));
