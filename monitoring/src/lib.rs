@@ -28,6 +28,6 @@ pub use metrics::{Direction, JoinOutcome, LookupOutcome, Metrics, NeighbourKind}
 pub use prometheus_client::registry::Registry;
 pub use report::{
     AdmissionReport, BlockReport, CertificateReport, ChainReport, ChunkReport, ErrorReport, HistoryReport,
-    LedgerReport, LookupReport, PeerReport, RecordsReport, SignatureReport, StatusReport, SubmitReport, TxReport,
-    VersionReport,
+    LedgerReport, LookupReport, MembershipReport, PeerReport, RecordsReport, SignatureReport, StatusReport,
+    SubmitReport, TxReport, VersionReport,
 };

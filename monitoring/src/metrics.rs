@@ -22,8 +22,10 @@
 //! | `dhtr_chord_request_failures_total` | counter | `kind` |
 //! | `dhtr_lookup_answers_refused_total` | counter | `reason` = out_of_order, not_preceding, disowned, unconfirmed, unadmitted, contradicted |
 //! | `dhtr_neighbours_refused_total` | counter | |
-//! | `dhtr_admissions_refused_total` | counter | `reason` = work, prefix |
+//! | `dhtr_admissions_refused_total` | counter | `reason` = work, prefix, not_admitted, certificate, expired, revoked |
 //! | `dhtr_admission_difficulty` | gauge | |
+//! | `dhtr_certificate_expiry_timestamp_seconds` | gauge | (permissioned: end of this node's certificate) |
+//! | `dhtr_revocations_known` | gauge | (permissioned) |
 //! | `dhtr_join_attempts_total` | counter | `outcome` = ok, failed |
 //! | `dhtr_build_info` | gauge (always 1) | `version` |
 //! | `dhtr_uptime_seconds` | gauge (computed at scrape) | |
@@ -209,7 +211,7 @@ pub const REFUSAL_REASONS: [&str; 6] =
     ["out_of_order", "not_preceding", "disowned", "unconfirmed", "unadmitted", "contradicted"];
 
 /// Why a peer was not admitted (`dhtr_admissions_refused_total`).
-pub const ADMISSION_REASONS: [&str; 2] = ["work", "prefix"];
+pub const ADMISSION_REASONS: [&str; 6] = ["work", "prefix", "not_admitted", "certificate", "expired", "revoked"];
 
 /// Label set `{reason}` of `dhtr_lookup_answers_refused_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -305,6 +307,11 @@ pub struct Metrics {
     pub admissions_refused: Family<RefusalLabels, Counter>,
     /// `dhtr_admission_difficulty`: the network's work difficulty in bits.
     pub admission_difficulty: Gauge,
+    /// `dhtr_certificate_expiry_timestamp_seconds`: when this node's
+    /// membership certificate ends (UNIX seconds; permissioned networks).
+    pub certificate_expiry: Gauge,
+    /// `dhtr_revocations_known`: revocations this node knows (permissioned).
+    pub revocations_known: Gauge,
     /// `dhtr_uptime_seconds`, computed at scrape time.
     pub uptime: Uptime,
     /// The ledger's metrics (`dhtr_ledger_*`, see [`crate::ledger_metrics`]).
@@ -339,6 +346,8 @@ impl Metrics {
             answers_refused: Family::default(),
             admissions_refused: Family::default(),
             admission_difficulty: Gauge::default(),
+            certificate_expiry: Gauge::default(),
+            revocations_known: Gauge::default(),
             uptime: Uptime::since(Instant::now()),
             ledger: crate::ledger_metrics::LedgerMetrics::register(registry),
             dns: crate::dns_metrics::DnsMetrics::register(registry),
@@ -374,11 +383,25 @@ impl Metrics {
             "Peers refused because their own ticket broke the network's admission rules (work short of the difficulty, or a prefix they are not reached from)",
             m.admissions_refused.clone(),
         );
-        registry.register(
-            "dhtr_admission_difficulty",
-            "The network's identity work difficulty, in leading zero bits",
-            m.admission_difficulty.clone(),
-        );
+        for (name, help, gauge) in [
+            (
+                "dhtr_admission_difficulty",
+                "The network's identity work difficulty, in leading zero bits",
+                &m.admission_difficulty,
+            ),
+            (
+                "dhtr_certificate_expiry_timestamp_seconds",
+                "When this node's membership certificate ends, UNIX seconds (permissioned networks; 0 otherwise)",
+                &m.certificate_expiry,
+            ),
+            (
+                "dhtr_revocations_known",
+                "Membership revocations this node knows (permissioned networks)",
+                &m.revocations_known,
+            ),
+        ] {
+            registry.register(name, help, gauge.clone());
+        }
         registry.register("dhtr_lookup_hops", "Hops taken by successful Chord lookups", m.lookup_hops.clone());
         registry.register(
             "dhtr_lookup_messages",

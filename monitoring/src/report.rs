@@ -66,8 +66,12 @@ pub struct StatusReport {
 /// The network's admission rules and this node's standing under them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AdmissionReport {
-    /// `open` (proof of work bound to an address prefix).
+    /// `open` (proof of work bound to an address prefix) or
+    /// `permissioned` (membership certificates signed by k of m admission keys).
     pub mode: String,
+    /// `permissioned`: this node's own membership certificate.
+    #[serde(default)]
+    pub membership: Option<MembershipReport>,
     /// The network id (hex): a hash over every network parameter.
     pub network_id: String,
     /// Leading zero bits an identity's work must have.
@@ -78,6 +82,21 @@ pub struct AdmissionReport {
     pub per_prefix_routing: u8,
     /// The address prefix this node's position is bound to.
     pub prefix: String,
+}
+
+/// This node's membership certificate (`permissioned` networks).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MembershipReport {
+    /// The certificate file.
+    pub path: String,
+    /// End of validity, UNIX seconds.
+    pub not_after: u64,
+    /// Whole days left (negative once expired).
+    pub days_left: i64,
+    /// Set when fewer than 7 days are left: what to do.
+    pub warning: Option<String>,
+    /// Revocations this node knows.
+    pub revocations: usize,
 }
 
 /// The chunk chains a node holds, as verified at start.
@@ -458,6 +477,16 @@ impl Display for StatusReport {
                 a.mode, a.difficulty, a.prefix, a.per_prefix_committee, a.per_prefix_routing
             ),
         )?;
+        if let Some(c) = &a.membership {
+            field(
+                f,
+                "certificate",
+                format!("{} days left ({}), {} revocations known", c.days_left, c.path, c.revocations),
+            )?;
+            if let Some(w) = &c.warning {
+                field(f, "WARNING", w)?;
+            }
+        }
         field(f, "joined", if self.joined { "yes" } else { "no" })?;
         field(f, "uptime", format_duration(self.uptime_seconds))?;
         string_list(f, "listening on", &self.listen_addrs)?;

@@ -113,6 +113,10 @@ impl BadMessage {
             BadMessage::FalseAnswer => "false_answer",
             BadMessage::Unadmitted(dhtr_protocol::Unadmitted::Work) => "unadmitted_work",
             BadMessage::Unadmitted(dhtr_protocol::Unadmitted::Prefix) => "unadmitted_prefix",
+            BadMessage::Unadmitted(dhtr_protocol::Unadmitted::NotAdmitted) => "unadmitted_not_admitted",
+            BadMessage::Unadmitted(dhtr_protocol::Unadmitted::Certificate) => "unadmitted_certificate",
+            BadMessage::Unadmitted(dhtr_protocol::Unadmitted::Expired) => "unadmitted_expired",
+            BadMessage::Unadmitted(dhtr_protocol::Unadmitted::Revoked) => "unadmitted_revoked",
         }
     }
 }
@@ -130,9 +134,14 @@ pub enum Input {
         id: RequestId,
         /// The responder's ticket, from its answer.
         responder: dhtr_protocol::Ticket,
+        /// The responder's membership certificate, from its answer.
+        responder_cert: Option<dhtr_protocol::Certificate>,
         /// The answer.
         response: Response,
     },
+    /// Revocations handed to this node (by its operator, from the data
+    /// dir): verified, kept and passed on along the ring.
+    Revocations(Vec<dhtr_protocol::Revocation>),
     /// A Chord request could not be delivered or answered.
     ChordFailure {
         /// The request.

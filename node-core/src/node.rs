@@ -66,7 +66,15 @@ pub struct NodeCore<S: Store> {
     out: VecDeque<Output>,
     now: Instant,
     unix: u64,
+    /// `permissioned` networks: when certificates in routing state are
+    /// next rechecked and revocations passed on again, and which piece.
+    permit_at: Instant,
+    permit_round: usize,
 }
+
+/// How often a `permissioned` node drops expired or revoked nodes from its
+/// routing state and passes some of its revocations on again.
+pub const PERMIT_UPKEEP: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl<S: Store> NodeCore<S> {
     /// A node `me` (with `addrs`) over `store`, whose verified chains are
@@ -102,6 +110,8 @@ impl<S: Store> NodeCore<S> {
             out: VecDeque::new(),
             now,
             unix: 0,
+            permit_at: now + PERMIT_UPKEEP,
+            permit_round: 0,
             cfg,
         }
     }
@@ -168,8 +178,9 @@ impl<S: Store> NodeCore<S> {
     /// A peer as far as this node knows it, to address it: its identity,
     /// its routing entry's ticket if it has one, and its known addresses.
     pub fn contact(&self, peer: &PeerRef) -> NodeInfo {
-        let ticket = self.routing_entries(peer).first().map_or(Ticket::placeholder(), |n| n.ticket);
-        NodeInfo::new(peer.clone(), ticket, self.addrs_of(peer))
+        let known = self.routing_entries(peer).into_iter().next();
+        let (ticket, cert) = known.map_or((Ticket::placeholder(), None), |n| (n.ticket, n.cert));
+        NodeInfo::certified(peer.clone(), ticket, cert, self.addrs_of(peer))
     }
 
     /// The routing state's entries (successors, fingers, predecessor) for `peer`.
@@ -200,6 +211,7 @@ impl<S: Store> NodeCore<S> {
             recheck,
             self.validations.poll_timeout(),
             Some(self.refresher.poll_timeout()),
+            self.chord.rules().permission.as_ref().map(|_| self.permit_at),
         ]
         .into_iter()
         .flatten()
@@ -210,10 +222,16 @@ impl<S: Store> NodeCore<S> {
     pub fn handle(&mut self, now: Instant, unix: u64, input: Input) {
         self.now = now;
         self.unix = unix;
+        if let Some(m) = &self.chord.rules().permission {
+            m.set_clock(now, unix);
+        }
         match input {
             Input::Timeout => self.on_timeout(),
-            Input::ChordResponse { id, responder, response } => {
-                self.chord.handle(now, dhtr_protocol::Input::Response { id, responder, response })
+            Input::ChordResponse { id, responder, responder_cert, response } => {
+                self.chord.handle_certified_response(now, id, responder, responder_cert, response)
+            }
+            Input::Revocations(list) => {
+                self.chord.take_revocations(now, list);
             }
             Input::ChordFailure { id } => self.chord.handle(now, dhtr_protocol::Input::Failure { id }),
             Input::Join(via) => self.chord.handle(now, dhtr_protocol::Input::Join(via)),
@@ -263,14 +281,16 @@ impl<S: Store> NodeCore<S> {
             return None;
         }
         self.now = now;
-        if let Err(why) = self.chord.rules().check(&from) {
+        if let Err(why) = self.chord.rules().check(now, &from) {
             self.misbehaved(from.peer, Protocol::Chord, BadMessage::Unadmitted(why));
             self.drain();
             return None;
         }
         let body = self.chord.handle_request(now, from, request);
         self.drain();
-        Some(WireResponse { responder_ticket: self.chord.me().ticket, body })
+        let me = self.chord.me();
+        let responder_cert = me.cert.as_deref().cloned();
+        Some(WireResponse { responder_ticket: me.ticket, responder_cert, body })
     }
 
     /// Answer a peer's records request from this node's committed state
@@ -328,6 +348,12 @@ impl<S: Store> NodeCore<S> {
             self.refresh_action(a);
         }
         self.peers.expire(now);
+        if self.chord.rules().permission.is_some() && self.permit_at <= now {
+            self.permit_at = now + PERMIT_UPKEEP;
+            self.permit_round = self.permit_round.wrapping_add(1);
+            self.chord.drop_unadmitted(now);
+            self.chord.spread_revocations(now, self.permit_round);
+        }
     }
 
     // ---- committees ----------------------------------------------------

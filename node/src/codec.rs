@@ -141,6 +141,7 @@ mod tests {
         let ping = dhtr_protocol::WireRequest {
             sender_ticket: dhtr_protocol::Ticket::placeholder(),
             sender_addrs: vec![],
+            sender_cert: None,
             body: dhtr_protocol::Request::Ping,
         };
         assert_eq!(bad(&read::<ChordWire>(ChordWire::encode_request(&ping).unwrap_or_default())), None);

@@ -9,6 +9,7 @@ mod driver;
 mod handle;
 mod identity;
 mod ledger;
+mod permit;
 mod records;
 mod report;
 mod transport;
@@ -79,6 +80,20 @@ enum Cmd {
         /// The record type (A, AAAA, MX, ...); every type if omitted.
         rtype: Option<String>,
     },
+    /// Permissioned networks: create one (network file + admission keys).
+    Network {
+        #[command(subcommand)]
+        cmd: permit::cli::NetworkCmd,
+    },
+    /// Permissioned networks: sign a membership certificate for a PeerId.
+    Admit(permit::cli::AdmitArgs),
+    /// Permissioned networks: sign a revocation of a PeerId's certificate.
+    Revoke(permit::cli::RevokeArgs),
+    /// Permissioned networks: inspect a membership certificate.
+    Cert {
+        #[command(subcommand)]
+        cmd: permit::cli::CertCmd,
+    },
 }
 
 #[derive(Args)]
@@ -142,6 +157,14 @@ struct RunArgs {
     /// Network parameter: most fingers from one /24 or /48. [default: 2]
     #[arg(long, env = "DHTR_PER_PREFIX_ROUTING")]
     per_prefix_routing: Option<u8>,
+    /// A permissioned network: its network file (from `dhtr network create`),
+    /// which gives the name, parameters and admission keys.
+    #[arg(long, env = "DHTR_NETWORK_FILE")]
+    network_file: Option<PathBuf>,
+    /// This node's membership certificate (from `dhtr admit`), with
+    /// --network-file. [default: DATA_DIR/membership.cert]
+    #[arg(long, env = "DHTR_CERTIFICATE")]
+    certificate: Option<PathBuf>,
     /// TEST ONLY: enable POST /test/submit and the deterministic test
     /// validator. Never use on a real network.
     #[arg(long, env = "DHTR_TEST_HOOKS", hide = true)]
@@ -165,6 +188,10 @@ fn main() {
             .map_err(Into::into)
             .and_then(|r| print_report(&r, json, |r| r.render_text())),
         Cmd::History { http, json, name, rtype } => history(&http, json, &name, rtype.as_deref()),
+        Cmd::Network { cmd: permit::cli::NetworkCmd::Create(a) } => permit::cli::create(a),
+        Cmd::Admit(a) => permit::cli::admit(a),
+        Cmd::Revoke(a) => permit::cli::revoke(a),
+        Cmd::Cert { cmd: permit::cli::CertCmd::Show { cert, network } } => permit::cli::show(cert, network),
     };
     if let Err(e) = result {
         eprintln!("dhtr: {e:#}");
@@ -221,18 +248,31 @@ fn id(args: RunArgs) -> Result<()> {
     println!("peer_id: {peer}");
     println!("network_id: {}", hex::encode(settings.admission.network.0));
     println!("prefix: {}", me.ticket.prefix);
-    println!("work_nonce: {}", me.ticket.nonce);
+    match &me.cert {
+        Some(c) => println!("certificate_until: {}", permit::format_time(c.not_after)),
+        None => println!("work_nonce: {}", me.ticket.nonce),
+    }
     println!("ring_id: {}", me.id.to_hex());
     Ok(())
 }
 
 /// This node as the ring sees it: its identity, its work (computed now if
-/// the data dir has none) and the address prefix its position is bound to.
+/// the data dir has none) or, in a permissioned network, its checked
+/// membership certificate, and the address prefix its position is bound to.
 fn whoami(settings: &Settings, peer: &libp2p::PeerId) -> Result<dhtr_protocol::NodeInfo> {
     let me = dhtr_protocol::PeerRef(peer.to_bytes());
-    let nonce = work::load_or_mint(&settings.data_dir, &me, &settings.admission)?;
     let prefix = work::own_prefix(&settings.external_addrs, &settings.listen)
         .ok_or_else(|| anyhow!("cannot tell this host's address prefix: set external_addrs"))?;
+    if let Some(p) = &settings.permit {
+        permit::check_data_dir(&settings.data_dir, &p.network, &p.network_file)?;
+        let cert = permit::own_certificate(&p.certificate, &settings.admission, &me)?;
+        if let Some(w) = permit::expiry_warning(cert.not_after, permit::unix_now()) {
+            tracing::warn!(certificate = %p.certificate.display(), "{w}");
+        }
+        let ticket = dhtr_protocol::Ticket { nonce: 0, prefix };
+        return Ok(dhtr_protocol::NodeInfo::certified(me, ticket, Some(Arc::new(cert)), Vec::new()));
+    }
+    let nonce = work::load_or_mint(&settings.data_dir, &me, &settings.admission)?;
     Ok(dhtr_protocol::NodeInfo::new(me, dhtr_protocol::Ticket { nonce, prefix }, Vec::new()))
 }
 
@@ -263,6 +303,8 @@ fn overrides(args: RunArgs) -> Overrides {
         difficulty: args.difficulty,
         per_prefix_committee: args.per_prefix_committee,
         per_prefix_routing: args.per_prefix_routing,
+        network_file: args.network_file,
+        certificate: args.certificate,
     }
 }
 
@@ -276,6 +318,7 @@ async fn serve(settings: Settings) -> Result<()> {
         ring_id = %me.id.to_hex(),
         prefix = %me.ticket.prefix,
         network = %settings.network,
+        admission = settings.admission.mode(),
         data_dir = %settings.data_dir.display(),
         "{} identity",
         if created { "created a new" } else { "loaded the" }

@@ -202,7 +202,13 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn rules(tag: u8) -> Rules {
-        Rules { network: NetworkTag([tag; 32]), difficulty: 8, per_prefix_committee: 1, per_prefix_routing: 2 }
+        Rules {
+            network: NetworkTag([tag; 32]),
+            difficulty: 8,
+            per_prefix_committee: 1,
+            per_prefix_routing: 2,
+            permission: None,
+        }
     }
 
     #[test]

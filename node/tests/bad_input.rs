@@ -74,7 +74,12 @@ fn garbage_from_a_peer_is_dropped_counted_and_the_node_keeps_serving() {
         let nonce = (0..).find(|&n| (dhtr_protocol::admission::work_bits(&network, &me, n) >= 12) == worked).unwrap();
         let sender_ticket = dhtr_protocol::Ticket { nonce, prefix: dhtr_protocol::Prefix::V4([127, 0, 0]) };
         dhtr_protocol::wire::encode(
-            &dhtr_protocol::WireRequest { sender_ticket, sender_addrs: vec![], body: dhtr_protocol::Request::Ping },
+            &dhtr_protocol::WireRequest {
+                sender_ticket,
+                sender_addrs: vec![],
+                sender_cert: None,
+                body: dhtr_protocol::Request::Ping,
+            },
             dhtr_protocol::wire::MAX_REQUEST_BYTES,
         )
         .unwrap()

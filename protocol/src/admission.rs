@@ -1,4 +1,5 @@
-//! Who may stand on the ring, and where (issue 9, part 1: the `open` mode).
+//! Who may stand on the ring, and where (issue 9, part 1: the `open` mode;
+//! the `permissioned` mode's certificates are [`crate::permit`]).
 //!
 //! A ring position must cost something and must not be chosen. In an open
 //! network a node's [`Ticket`] carries:
@@ -28,11 +29,14 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::node::{NodeInfo, PeerRef};
+use crate::permit::Membership;
 use crate::ring::RingId;
 
 /// The address group a position is bound to: an IPv4 /24 or an IPv6 /48.
@@ -122,6 +126,16 @@ impl Ticket {
     }
 }
 
+/// Where a node with a membership certificate sits in a `permissioned`
+/// network: a hash of its identity alone, which neither the node nor the
+/// admission authority chooses apart from admitting the identity.
+pub fn certified_position(peer: &PeerRef) -> RingId {
+    let mut h = blake3::Hasher::new_derive_key("dhtr 2026 certified ring position v1");
+    h.update(&(peer.0.len() as u16).to_be_bytes());
+    h.update(&peer.0);
+    RingId(*h.finalize().as_bytes())
+}
+
 /// Identifies one network's admission rules: work done for one network
 /// is worthless on another.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -166,6 +180,20 @@ pub enum Unadmitted {
     /// It is not reached from the prefix its position is bound to.
     #[error("the position is bound to another address prefix than the one it is reached from")]
     Prefix,
+    /// Permissioned network: it presents no membership certificate (or,
+    /// in an open network, presents one: positions there must be worked for).
+    #[error("no membership certificate (or one where the network has none)")]
+    NotAdmitted,
+    /// Its certificate is malformed, too weakly signed, or for another
+    /// network or peer.
+    #[error("the membership certificate is invalid")]
+    Certificate,
+    /// Its certificate expired (or is not valid yet).
+    #[error("the membership certificate expired or is not valid yet")]
+    Expired,
+    /// Its certificate was revoked.
+    #[error("the membership certificate was revoked")]
+    Revoked,
 }
 
 impl Unadmitted {
@@ -174,12 +202,16 @@ impl Unadmitted {
         match self {
             Unadmitted::Work => "work",
             Unadmitted::Prefix => "prefix",
+            Unadmitted::NotAdmitted => "not_admitted",
+            Unadmitted::Certificate => "certificate",
+            Unadmitted::Expired => "expired",
+            Unadmitted::Revoked => "revoked",
         }
     }
 }
 
 /// A network's admission rules (network parameters: every node must agree).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Rules {
     /// The network the work is bound to.
     pub network: NetworkTag,
@@ -189,20 +221,39 @@ pub struct Rules {
     pub per_prefix_committee: u8,
     /// Most fingers and contacts from one prefix.
     pub per_prefix_routing: u8,
+    /// `Some`: a `permissioned` network, admitting only nodes with a
+    /// membership certificate of this authority (the work is then not
+    /// checked). `None`: an `open` network.
+    pub permission: Option<Arc<Membership>>,
 }
 
 impl Rules {
     /// Rules that admit everyone anywhere: only for unit tests and the
     /// simulator's baseline, never a network's parameters.
     pub fn permissive(network: NetworkTag) -> Rules {
-        Rules { network, difficulty: 0, per_prefix_committee: u8::MAX, per_prefix_routing: u8::MAX }
+        Rules { network, difficulty: 0, per_prefix_committee: u8::MAX, per_prefix_routing: u8::MAX, permission: None }
     }
 
-    /// Does `node`'s ticket carry enough work? (Its position is recomputed
-    /// from the ticket whenever a [`NodeInfo`] is built, so it cannot lie
-    /// about where it sits; whether the prefix is really its own is for the
-    /// adapter, which sees the address.)
-    pub fn check(&self, node: &NodeInfo) -> Result<(), Unadmitted> {
+    /// The admission mode's name: `open` or `permissioned`.
+    pub fn mode(&self) -> &'static str {
+        if self.permission.is_some() { "permissioned" } else { "open" }
+    }
+
+    /// Is `node` admitted at `now`? Open network: does its ticket carry
+    /// enough work (and no certificate)? Permissioned network: does it
+    /// carry a valid, unexpired, unrevoked membership certificate of its
+    /// own identity for this network? (Its position is recomputed whenever
+    /// a [`NodeInfo`] is built, so it cannot lie about where it sits;
+    /// whether the prefix is really its own is for the adapter, which sees
+    /// the address.)
+    pub fn check(&self, now: Instant, node: &NodeInfo) -> Result<(), Unadmitted> {
+        if let Some(m) = &self.permission {
+            let cert = node.cert.as_deref().ok_or(Unadmitted::NotAdmitted)?;
+            return m.check(&self.network, m.unix(now), &node.peer, cert).map_err(|e| e.unadmitted());
+        }
+        if node.cert.is_some() {
+            return Err(Unadmitted::NotAdmitted);
+        }
         if work_bits(&self.network, &node.peer, node.ticket.nonce) < u32::from(self.difficulty) {
             return Err(Unadmitted::Work);
         }
@@ -287,14 +338,16 @@ mod tests {
     #[test]
     fn rules_refuse_short_work() {
         let net = NetworkTag([3; 32]);
-        let rules = Rules { network: net, difficulty: 10, per_prefix_committee: 1, per_prefix_routing: 2 };
+        let rules =
+            Rules { network: net, difficulty: 10, per_prefix_committee: 1, per_prefix_routing: 2, permission: None };
         let prefix = Prefix::V4([10, 0, 0]);
         let good = mint(&net, &peer(1), 10, 0, 1 << 22).unwrap();
         let bad = (0..).find(|&n| work_bits(&net, &peer(1), n) < 10).unwrap();
         let node = |nonce| NodeInfo::new(peer(1), Ticket { nonce, prefix }, vec![]);
-        assert_eq!(rules.check(&node(good)), Ok(()));
-        assert_eq!(rules.check(&node(bad)), Err(Unadmitted::Work));
-        assert_eq!(Rules::permissive(net).check(&node(bad)), Ok(()));
+        let now = Instant::now();
+        assert_eq!(rules.check(now, &node(good)), Ok(()));
+        assert_eq!(rules.check(now, &node(bad)), Err(Unadmitted::Work));
+        assert_eq!(Rules::permissive(net).check(now, &node(bad)), Ok(()));
     }
 
     #[test]

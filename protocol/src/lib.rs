@@ -11,6 +11,7 @@ pub mod admission;
 pub mod chord;
 pub mod key;
 pub mod node;
+pub mod permit;
 pub mod ring;
 pub mod wire;
 
@@ -18,5 +19,6 @@ pub use admission::{NetworkTag, Prefix, Rules, Ticket, Unadmitted};
 pub use chord::{Chord, Config, Event, Input, LookupError, LookupId, LookupResult, Output, RequestId};
 pub use key::{ChunkId, NameError, NetworkParams, ParamsError};
 pub use node::{Addr, NodeInfo, PeerRef};
+pub use permit::{Certificate, Membership, PermitError, Revocation, Statement};
 pub use ring::RingId;
 pub use wire::{NetworkName, Request, Response, WireError, WireRequest, WireResponse};

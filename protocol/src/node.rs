@@ -7,10 +7,12 @@
 //! choose where it sits.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::admission::Ticket;
+use crate::admission::{Ticket, certified_position};
+use crate::permit::Certificate;
 use crate::ring::RingId;
 use crate::wire::WireError;
 
@@ -54,6 +56,9 @@ pub struct NodeInfo {
     pub ticket: Ticket,
     /// Addresses it can be dialled at, as last advertised.
     pub addrs: Vec<Addr>,
+    /// Its membership certificate (`permissioned` networks only): with
+    /// one, the ring id is [`certified_position`] of the identity.
+    pub cert: Option<Arc<Certificate>>,
 }
 
 impl fmt::Debug for NodeInfo {
@@ -64,9 +69,17 @@ impl fmt::Debug for NodeInfo {
 
 impl NodeInfo {
     /// A node from its identity, ticket and addresses; the ring id is derived.
-    pub fn new(peer: PeerRef, ticket: Ticket, mut addrs: Vec<Addr>) -> NodeInfo {
+    pub fn new(peer: PeerRef, ticket: Ticket, addrs: Vec<Addr>) -> NodeInfo {
+        NodeInfo::certified(peer, ticket, None, addrs)
+    }
+
+    /// A node with its membership certificate (if any); the ring id is
+    /// derived from the identity (and the ticket, without a certificate).
+    /// Whether the certificate is valid is [`crate::Rules::check`]'s call.
+    pub fn certified(peer: PeerRef, ticket: Ticket, cert: Option<Arc<Certificate>>, mut addrs: Vec<Addr>) -> NodeInfo {
         addrs.truncate(MAX_ADDRS);
-        NodeInfo { id: ticket.position(&peer), peer, ticket, addrs }
+        let id = if cert.is_some() { certified_position(&peer) } else { ticket.position(&peer) };
+        NodeInfo { id, peer, ticket, addrs, cert }
     }
 
     /// Is this the same node (same identity) as `other`? Compares the ring
@@ -83,6 +96,8 @@ struct WireNode {
     peer: Vec<u8>,
     ticket: Ticket,
     addrs: Vec<Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cert: Option<Certificate>,
 }
 
 impl TryFrom<WireNode> for NodeInfo {
@@ -95,12 +110,15 @@ impl TryFrom<WireNode> for NodeInfo {
         if w.addrs.len() > MAX_ADDRS || w.addrs.iter().any(|a| a.0.len() > MAX_ADDR_BYTES) {
             return Err(WireError::Invalid("too many or too long addresses"));
         }
-        Ok(NodeInfo::new(PeerRef(w.peer), w.ticket, w.addrs))
+        if let Some(c) = &w.cert {
+            c.check_shape().map_err(|_| WireError::Invalid("malformed membership certificate"))?;
+        }
+        Ok(NodeInfo::certified(PeerRef(w.peer), w.ticket, w.cert.map(Arc::new), w.addrs))
     }
 }
 
 impl From<NodeInfo> for WireNode {
     fn from(n: NodeInfo) -> WireNode {
-        WireNode { peer: n.peer.0, ticket: n.ticket, addrs: n.addrs }
+        WireNode { peer: n.peer.0, ticket: n.ticket, addrs: n.addrs, cert: n.cert.map(Arc::unwrap_or_clone) }
     }
 }

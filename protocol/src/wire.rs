@@ -12,6 +12,7 @@ use thiserror::Error;
 
 use crate::admission::Ticket;
 use crate::node::{Addr, NodeInfo};
+use crate::permit::{Certificate, Revocation};
 use crate::ring::RingId;
 
 /// Largest encoded Chord request accepted.
@@ -20,6 +21,8 @@ pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// Most nodes in any list inside a message.
 pub const MAX_LIST: usize = 32;
+/// Most revocations in one [`Request::Revocations`].
+pub const MAX_REVOCATIONS_PER_MESSAGE: usize = 8;
 
 /// Why a message could not be encoded or decoded.
 #[derive(Debug, Error)]
@@ -97,6 +100,9 @@ pub struct WireRequest {
     pub sender_ticket: Ticket,
     /// Where the sender can be dialled.
     pub sender_addrs: Vec<Addr>,
+    /// The sender's membership certificate (`permissioned` networks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_cert: Option<Certificate>,
     /// The request.
     pub body: Request,
 }
@@ -122,6 +128,12 @@ pub enum Request {
         /// The leaver's successor list.
         successors: Vec<NodeInfo>,
     },
+    /// `permissioned` networks: revocations the sender knows, passed on
+    /// along the ring (at most [`MAX_REVOCATIONS_PER_MESSAGE`]).
+    Revocations {
+        /// Signed revocations.
+        revocations: Vec<Revocation>,
+    },
 }
 
 impl Request {
@@ -133,6 +145,7 @@ impl Request {
             Request::Notify => "notify",
             Request::Ping => "ping",
             Request::Leaving { .. } => "leaving",
+            Request::Revocations { .. } => "revocations",
         }
     }
 }
@@ -177,6 +190,9 @@ impl Response {
 pub struct WireResponse {
     /// The responder's admission ticket.
     pub responder_ticket: Ticket,
+    /// The responder's membership certificate (`permissioned` networks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responder_cert: Option<Certificate>,
     /// The answer.
     pub body: Response,
 }
@@ -209,6 +225,14 @@ pub fn decode_request(bytes: &[u8]) -> Result<WireRequest, WireError> {
     {
         return Err(WireError::Invalid("successor list too long"));
     }
+    if let Request::Revocations { revocations } = &req.body
+        && (revocations.len() > MAX_REVOCATIONS_PER_MESSAGE || revocations.iter().any(|r| r.check_shape().is_err()))
+    {
+        return Err(WireError::Invalid("too many or malformed revocations"));
+    }
+    if req.sender_cert.as_ref().is_some_and(|c| c.check_shape().is_err()) {
+        return Err(WireError::Invalid("malformed membership certificate"));
+    }
     Ok(req)
 }
 
@@ -217,6 +241,9 @@ pub fn decode_response(bytes: &[u8]) -> Result<WireResponse, WireError> {
     let resp: WireResponse = decode(bytes, MAX_RESPONSE_BYTES)?;
     if !resp.body.lists_ok() {
         return Err(WireError::Invalid("node list too long"));
+    }
+    if resp.responder_cert.as_ref().is_some_and(|c| c.check_shape().is_err()) {
+        return Err(WireError::Invalid("malformed membership certificate"));
     }
     Ok(resp)
 }
@@ -240,13 +267,14 @@ mod tests {
         let req = WireRequest {
             sender_ticket: ticket(9),
             sender_addrs: vec![Addr(vec![1, 2])],
+            sender_cert: None,
             body: Request::FindSuccessor { key: RingId::hash(b"k") },
         };
         let bytes = encode(&req, MAX_REQUEST_BYTES).ok();
         let back = bytes.as_deref().map(decode_request);
         assert!(matches!(back, Some(Ok(WireRequest { body: Request::FindSuccessor { .. }, .. }))));
         let body = Response::Neighbours { predecessor: Some(node(1)), successors: vec![node(2), node(3)] };
-        let resp = WireResponse { responder_ticket: ticket(4), body };
+        let resp = WireResponse { responder_ticket: ticket(4), responder_cert: None, body };
         let bytes = encode(&resp, MAX_RESPONSE_BYTES).unwrap_or_default();
         match decode_response(&bytes) {
             Ok(r) => {
@@ -272,12 +300,15 @@ mod tests {
 
     #[test]
     fn oversized_lists_and_identities_are_rejected() {
-        let resp =
-            WireResponse { responder_ticket: ticket(1), body: Response::Closer { nodes: (0..40).map(node).collect() } };
+        let resp = WireResponse {
+            responder_ticket: ticket(1),
+            responder_cert: None,
+            body: Response::Closer { nodes: (0..40).map(node).collect() },
+        };
         let bytes = encode(&resp, MAX_RESPONSE_BYTES).unwrap_or_default();
         assert!(matches!(decode_response(&bytes), Err(WireError::Invalid(_))));
         let body = Response::Closer { nodes: vec![NodeInfo::new(PeerRef(vec![0; 100]), ticket(0), vec![])] };
-        let bad = WireResponse { responder_ticket: ticket(1), body };
+        let bad = WireResponse { responder_ticket: ticket(1), responder_cert: None, body };
         let bytes = encode(&bad, MAX_RESPONSE_BYTES).unwrap_or_default();
         assert!(decode_response(&bytes).is_err());
     }
@@ -288,12 +319,18 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
         let valid = [
             encode(
-                &WireRequest { sender_ticket: ticket(1), sender_addrs: vec![Addr(vec![1; 20])], body: Request::Notify },
+                &WireRequest {
+                    sender_ticket: ticket(1),
+                    sender_addrs: vec![Addr(vec![1; 20])],
+                    sender_cert: None,
+                    body: Request::Notify,
+                },
                 MAX_REQUEST_BYTES,
             ),
             encode(
                 &WireResponse {
                     responder_ticket: ticket(2),
+                    responder_cert: None,
                     body: Response::Closer { nodes: (0..5).map(node).collect() },
                 },
                 MAX_RESPONSE_BYTES,
@@ -301,6 +338,7 @@ mod tests {
             encode(
                 &WireResponse {
                     responder_ticket: ticket(3),
+                    responder_cert: None,
                     body: Response::Neighbours { predecessor: Some(node(1)), successors: vec![node(2)] },
                 },
                 MAX_RESPONSE_BYTES,

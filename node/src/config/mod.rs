@@ -52,6 +52,21 @@ pub struct Overrides {
     pub per_prefix_committee: Option<u8>,
     /// `--per-prefix-routing`
     pub per_prefix_routing: Option<u8>,
+    /// `--network-file`
+    pub network_file: Option<PathBuf>,
+    /// `--certificate`
+    pub certificate: Option<PathBuf>,
+}
+
+/// A `permissioned` network's files, as given.
+#[derive(Clone, Debug)]
+pub struct PermitSettings {
+    /// The network file.
+    pub network_file: PathBuf,
+    /// What it defines.
+    pub network: crate::permit::Network,
+    /// This node's membership certificate file.
+    pub certificate: PathBuf,
 }
 
 /// The validated configuration a node runs with.
@@ -91,6 +106,8 @@ pub struct Settings {
     pub ledger_fsync: bool,
     /// The DNS side.
     pub dns: DnsSettings,
+    /// `Some`: a `permissioned` network (`--network-file`).
+    pub permit: Option<PermitSettings>,
 }
 
 /// The validated `[dns]` settings.
@@ -167,20 +184,50 @@ impl Settings {
             f.dns.root_hints = o.root_hints;
         }
 
-        let network =
-            NetworkName::new(&f.network).map_err(|e| anyhow!("{}: {e}", src(net_from_flag, "--network", "network")))?;
-        let params = NetworkParams::new(f.chunk_bits, f.f).map_err(|e| anyhow!("config key `chunk_bits`/`f`: {e}"))?;
         let adm_flags = o.test_network
             || o.difficulty.is_some()
             || o.per_prefix_committee.is_some()
             || o.per_prefix_routing.is_some();
+        let permit = match o.network_file {
+            Some(path) => {
+                let network = crate::permit::Network::load(&path)?;
+                if adm_flags {
+                    bail!(
+                        "--network-file {}: admission comes from the network file; drop \
+                         --test-network/--difficulty/--per-prefix-*",
+                        path.display()
+                    );
+                }
+                if net_from_flag && f.network != network.file.name {
+                    bail!(
+                        "--network {:?} differs from the name {:?} in network file {}",
+                        f.network,
+                        network.file.name,
+                        path.display()
+                    );
+                }
+                f.network = network.file.name.clone();
+                f.chunk_bits = network.params.chunk_bits;
+                f.f = network.params.f;
+                let certificate = o.certificate.unwrap_or_else(|| f.data_dir.join(crate::permit::CERT_FILE));
+                Some(PermitSettings { network_file: path, network, certificate })
+            }
+            None if o.certificate.is_some() => bail!("--certificate needs --network-file (a permissioned network)"),
+            None => None,
+        };
+        let network =
+            NetworkName::new(&f.network).map_err(|e| anyhow!("{}: {e}", src(net_from_flag, "--network", "network")))?;
+        let params = NetworkParams::new(f.chunk_bits, f.f).map_err(|e| anyhow!("config key `chunk_bits`/`f`: {e}"))?;
         if o.test_network {
             f.admission = TEST_ADMISSION;
         }
         f.admission.difficulty = o.difficulty.unwrap_or(f.admission.difficulty);
         f.admission.per_prefix_committee = o.per_prefix_committee.unwrap_or(f.admission.per_prefix_committee);
         f.admission.per_prefix_routing = o.per_prefix_routing.unwrap_or(f.admission.per_prefix_routing);
-        let admission = admission_rules(&network, &params, &f.admission, adm_flags)?;
+        let admission = match &permit {
+            Some(p) => p.network.rules(std::time::Instant::now(), crate::permit::unix_now())?,
+            None => admission_rules(&network, &params, &f.admission, adm_flags)?,
+        };
         let mut listen = Vec::new();
         for a in &f.listen {
             let what = src(listen_from_flag, "--listen", "listen");
@@ -239,7 +286,7 @@ impl Settings {
             rpc_timeout: Duration::from_millis(r.rpc_timeout_ms),
             rpc_attempts: r.rpc_attempts,
             lookup_timeout: Duration::from_millis(r.lookup_timeout_ms),
-            admission,
+            admission: admission.clone(),
             ..dhtr_protocol::Config::default()
         };
         let l = &f.limits;
@@ -313,6 +360,7 @@ impl Settings {
             ledger,
             ledger_fsync: f.ledger.fsync,
             dns,
+            permit,
         })
     }
 }
@@ -361,6 +409,7 @@ fn admission_rules(
         difficulty: a.difficulty,
         per_prefix_committee: a.per_prefix_committee,
         per_prefix_routing: a.per_prefix_routing,
+        permission: None,
     })
 }
 

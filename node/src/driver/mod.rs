@@ -30,6 +30,7 @@ use crate::report;
 
 mod events;
 mod joining;
+mod permit;
 mod swarm;
 
 use joining::{Joining, to_multiaddrs};
@@ -75,6 +76,8 @@ pub struct Driver {
     started: Instant,
     gauges_at: Instant,
     left: bool,
+    /// `permissioned` networks: the revocations dir and expiry warnings.
+    permit: Option<permit::Upkeep>,
 }
 
 impl Driver {
@@ -99,6 +102,7 @@ impl Driver {
             core.add_contact(contact);
         }
         let (resolved_tx, resolved_rx) = mpsc::unbounded_channel();
+        let permit = permit::Upkeep::new(&settings, core.chord().me(), &metrics, now);
         Driver {
             swarm,
             core,
@@ -122,6 +126,7 @@ impl Driver {
             started: now,
             gauges_at: now,
             left: false,
+            permit,
         }
     }
 
@@ -159,6 +164,7 @@ impl Driver {
             self.gauges_at = now + GAUGES_EVERY;
             self.update_ledger_gauges();
         }
+        self.permit_upkeep(now);
     }
 
     /// Refresh `dhtr_ledger_chunks`: on commits and committee changes, and
@@ -288,8 +294,10 @@ impl Driver {
             return;
         };
         let kind = request.kind();
-        let sender_ticket = self.core.chord().me().ticket;
-        let wire = Inbound::Request(WireRequest { sender_ticket, sender_addrs: self.advertised_wire(), body: request });
+        let me = self.core.chord().me();
+        let (sender_ticket, sender_cert) = (me.ticket, me.cert.as_deref().cloned());
+        let sender_addrs = self.advertised_wire();
+        let wire = Inbound::Request(WireRequest { sender_ticket, sender_addrs, sender_cert, body: request });
         let rid = self.swarm.behaviour_mut().chord.send_request_with_addresses(&peer, wire, addrs);
         self.chord_out.insert(rid, (id, kind));
         self.metrics.chord_request(Direction::Out, kind);
@@ -373,7 +381,8 @@ impl Driver {
             joined: self.joining.joined,
             ledger,
             admission: dhtr_monitoring::AdmissionReport {
-                mode: "open".into(),
+                mode: chord.rules().mode().into(),
+                membership: self.permit.as_ref().map(|p| p.report(chord.rules())),
                 network_id: hex::encode(chord.rules().network.0),
                 difficulty: chord.rules().difficulty,
                 per_prefix_committee: chord.rules().per_prefix_committee,

@@ -139,9 +139,17 @@ impl Driver {
                         self.misbehaved(peer, Protocol::Chord, unadmitted_prefix(&request.sender_ticket));
                         return;
                     }
-                    let from = NodeInfo::new(PeerRef(peer.to_bytes()), request.sender_ticket, request.sender_addrs);
-                    self.joining.store.record_seen(peer, &to_multiaddrs(&from.addrs), SystemTime::now());
+                    let cert = request.sender_cert.map(std::sync::Arc::new);
+                    let from = NodeInfo::certified(
+                        PeerRef(peer.to_bytes()),
+                        request.sender_ticket,
+                        cert,
+                        request.sender_addrs,
+                    );
+                    let addrs = to_multiaddrs(&from.addrs);
+                    // Only an admitted peer is answered, and only it is remembered.
                     if let Some(response) = self.core.handle_chord_request(Instant::now(), from, request.body) {
+                        self.joining.store.record_seen(peer, &addrs, SystemTime::now());
                         let _ = self.swarm.behaviour_mut().chord.send_response(channel, response);
                     }
                     self.drain();
@@ -153,8 +161,8 @@ impl Driver {
                         self.misbehaved(peer, Protocol::Chord, unadmitted_prefix(&response.responder_ticket));
                         return;
                     }
-                    let WireResponse { responder_ticket: responder, body: response } = response;
-                    self.input(Input::ChordResponse { id, responder, response });
+                    let WireResponse { responder_ticket: responder, responder_cert, body: response } = response;
+                    self.input(Input::ChordResponse { id, responder, responder_cert, response });
                 }
             },
             request_response::Event::OutboundFailure { peer, request_id, error, .. } => {

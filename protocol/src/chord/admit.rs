@@ -3,14 +3,30 @@
 //! routing state or a lookup, and fingers hold few nodes per address prefix.
 //! A response naming an unadmitted node is a provable lie: it is refused as
 //! a whole ([`Refusal::Unadmitted`]) and the responder is struck by the glue.
+//!
+//! In a `permissioned` network ([`crate::permit`]) admission is a valid
+//! membership certificate at `now`: a node whose certificate expires or is
+//! revoked later is dropped from routing state ([`Chord::drop_unadmitted`]),
+//! and revocations received are verified, kept and passed on to the
+//! predecessor and the first successors ([`Chord::take_revocations`]), so
+//! one given to any node reaches the whole ring.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::verify::Refusal;
 use super::{Chord, Event, RequestId, Rpc, RpcPurpose};
 use crate::admission::{Rules, Ticket};
-use crate::node::NodeInfo;
-use crate::wire::{Request, Response};
+use crate::node::{NodeInfo, PeerRef};
+use crate::permit::{Certificate, Revocation};
+use crate::wire::{MAX_REVOCATIONS_PER_MESSAGE, Request, Response};
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod permissioned;
+
+/// Successors (besides the predecessor) a new revocation is passed to.
+const REVOCATION_FANOUT: usize = 2;
 
 /// The nodes a response names.
 fn named(response: &Response) -> impl Iterator<Item = &NodeInfo> {
@@ -31,13 +47,109 @@ impl Chord {
 
     /// Is `node`, and every node `request` names, admitted? A request that
     /// fails is answered without effect (the glue strikes its sender).
-    pub(super) fn request_admitted(&self, from: &NodeInfo, request: &Request) -> bool {
+    pub(super) fn request_admitted(&self, now: Instant, from: &NodeInfo, request: &Request) -> bool {
         let rules = &self.cfg.admission;
         let named: Vec<&NodeInfo> = match request {
             Request::Leaving { predecessor, successors } => predecessor.iter().chain(successors).collect(),
             _ => Vec::new(),
         };
-        rules.check(from).is_ok() && named.into_iter().all(|n| rules.check(n).is_ok())
+        rules.check(now, from).is_ok() && named.into_iter().all(|n| rules.check(now, n).is_ok())
+    }
+
+    /// The answer to request `id`, with the certificate the responder
+    /// presented (`permissioned` networks: a bootstrap peer's was not
+    /// known before). The same as [`super::Input::Response`] otherwise.
+    pub fn handle_certified_response(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        responder: Ticket,
+        cert: Option<Certificate>,
+        response: Response,
+    ) {
+        if let Some(cert) = cert
+            && let Some(rpc) = self.rpcs.get_mut(&id)
+            && rpc.to.cert.as_deref() != Some(&cert)
+        {
+            let to = &rpc.to;
+            rpc.to = NodeInfo::certified(to.peer.clone(), to.ticket, Some(Arc::new(cert)), to.addrs.clone());
+        }
+        self.handle_response(now, id, responder, response);
+    }
+
+    /// Drop from routing state every node no longer admitted at `now` (its
+    /// certificate expired or was revoked). Returns how many were dropped.
+    pub fn drop_unadmitted(&mut self, now: Instant) -> usize {
+        let rules = &self.cfg.admission;
+        let r = &self.routing;
+        let mut gone: Vec<PeerRef> = r
+            .predecessor
+            .iter()
+            .chain(&r.successors)
+            .chain(r.fingers.iter().flatten())
+            .filter(|n| rules.check(now, n).is_err())
+            .map(|n| n.peer.clone())
+            .collect();
+        gone.sort();
+        gone.dedup();
+        let first = self.routing.successors.first().map(|s| s.peer.clone());
+        for peer in &gone {
+            self.routing.evict(peer);
+        }
+        if !gone.is_empty() {
+            self.emit(Event::NeighboursChanged);
+            if first.is_some_and(|f| gone.contains(&f)) {
+                self.successor_lost(now);
+            }
+        }
+        gone.len()
+    }
+
+    /// Revocations from a peer or the operator (`permissioned` networks):
+    /// each is verified against the network's admission keys and kept; the
+    /// revoked nodes leave routing state, and the new revocations are
+    /// passed on to my predecessor and first successors. Returns how many
+    /// were new here. An open network ignores them.
+    pub fn take_revocations(&mut self, now: Instant, revocations: Vec<Revocation>) -> usize {
+        let Some(m) = self.cfg.admission.permission.clone() else { return 0 };
+        let unix = m.unix(now);
+        let network = self.cfg.admission.network;
+        let new: Vec<Revocation> =
+            revocations.into_iter().filter(|r| m.revoke(&network, unix, r).is_ok_and(|fresh| fresh)).collect();
+        if new.is_empty() {
+            return 0;
+        }
+        self.drop_unadmitted(now);
+        for chunk in new.chunks(MAX_REVOCATIONS_PER_MESSAGE) {
+            self.pass_on(now, chunk.to_vec());
+        }
+        new.len()
+    }
+
+    /// Pass some of the revocations known here to my neighbours again, so
+    /// nodes that joined after they spread learn them too (the caller's
+    /// timer; `round` picks which piece, rotating).
+    pub fn spread_revocations(&mut self, now: Instant, round: usize) {
+        let Some(m) = self.cfg.admission.permission.clone() else { return };
+        let some = m.revocations(round.wrapping_mul(MAX_REVOCATIONS_PER_MESSAGE), MAX_REVOCATIONS_PER_MESSAGE);
+        if !some.is_empty() {
+            self.pass_on(now, some);
+        }
+    }
+
+    fn pass_on(&mut self, now: Instant, revocations: Vec<Revocation>) {
+        let mut to: Vec<NodeInfo> = self.routing.predecessor.iter().cloned().collect();
+        for s in self.routing.successors.iter().take(REVOCATION_FANOUT) {
+            if !to.iter().any(|t| t.same(s)) {
+                to.push(s.clone());
+            }
+        }
+        to.retain(|t| !t.same(&self.routing.me));
+        for t in to {
+            // An Ack is all that comes back; a failure costs nothing more
+            // than a failed notify.
+            self.send(now, t, Request::Revocations { revocations: revocations.clone() }, RpcPurpose::Notify);
+        }
     }
 
     /// The responder as its own ticket places it, if it and every node its
@@ -46,10 +158,10 @@ impl Chord {
     fn admit_response(&mut self, now: Instant, rpc: Rpc, responder: Ticket, response: &Response) -> Option<Rpc> {
         let mut rpc = rpc;
         if rpc.to.ticket != responder {
-            rpc.to = NodeInfo::new(rpc.to.peer.clone(), responder, rpc.to.addrs.clone());
+            rpc.to = NodeInfo::certified(rpc.to.peer.clone(), responder, rpc.to.cert.clone(), rpc.to.addrs.clone());
         }
         let rules = &self.cfg.admission;
-        if rules.check(&rpc.to).is_ok() && named(response).all(|n| rules.check(n).is_ok()) {
+        if rules.check(now, &rpc.to).is_ok() && named(response).all(|n| rules.check(now, n).is_ok()) {
             return Some(rpc);
         }
         self.emit(Event::AnswerRefused { peer: rpc.to.clone(), reason: Refusal::Unadmitted });
@@ -123,7 +235,7 @@ mod tests {
     const BITS: u8 = 8;
 
     fn rules() -> Rules {
-        Rules { network: NET, difficulty: BITS, per_prefix_committee: 1, per_prefix_routing: 2 }
+        Rules { network: NET, difficulty: BITS, per_prefix_committee: 1, per_prefix_routing: 2, permission: None }
     }
 
     /// Node `b` with (`worked`) or without enough work, on prefix 10.0.b.

@@ -11,7 +11,7 @@ use crate::wire::{Request, Response};
 impl Chord {
     /// Answer a request from `from` (authenticated by the transport).
     pub fn handle_request(&mut self, now: Instant, from: NodeInfo, request: Request) -> Response {
-        if from.same(&self.routing.me) || !self.request_admitted(&from, &request) {
+        if from.same(&self.routing.me) || !self.request_admitted(now, &from, &request) {
             return Response::Ack;
         }
         self.routing.update_addrs(&from);
@@ -51,6 +51,10 @@ impl Chord {
                 let predecessor = predecessor.filter(|p| self.trusted(now, p));
                 let successors = successors.into_iter().filter(|s| self.trusted(now, s)).collect();
                 self.on_leaving(from, predecessor, successors);
+                Response::Ack
+            }
+            Request::Revocations { revocations } => {
+                self.take_revocations(now, revocations);
                 Response::Ack
             }
         }

@@ -59,7 +59,7 @@ pub const SIM_NETWORK: NetworkTag = NetworkTag([0x51; 32]);
 /// random, which is all a simulated attacker's budget buys), and the public
 /// network's prefix limits. Honest node `i` sits alone on 10.x.y.0/24.
 pub fn sim_rules() -> Rules {
-    Rules { network: SIM_NETWORK, difficulty: 6, per_prefix_committee: 1, per_prefix_routing: 2 }
+    Rules { network: SIM_NETWORK, difficulty: 6, per_prefix_committee: 1, per_prefix_routing: 2, permission: None }
 }
 
 /// A ticket for `peer` on `prefix` with valid work under [`sim_rules`].
@@ -628,7 +628,7 @@ impl NodeSim {
             && let Some((ticket, body)) =
                 self.attacker.chord_as_sybil(peer, request, &self.nodes[owner].info, &self.nodes[from].info)
         {
-            let response = WireResponse { responder_ticket: ticket, body };
+            let response = WireResponse { responder_ticket: ticket, responder_cert: None, body };
             self.send(Envelope::new(owner, from, Msg::ChordResp { id: *id, response }));
             return;
         }
@@ -662,8 +662,15 @@ impl NodeSim {
                     self.send(Envelope::new(to, from, Msg::ChordResp { id, response }));
                 }
             }
-            Msg::ChordResp { id, response } => self
-                .input(to, Input::ChordResponse { id, responder: response.responder_ticket, response: response.body }),
+            Msg::ChordResp { id, response } => self.input(
+                to,
+                Input::ChordResponse {
+                    id,
+                    responder: response.responder_ticket,
+                    responder_cert: response.responder_cert,
+                    response: response.body,
+                },
+            ),
             Msg::Ledger(msg) => self.input(to, Input::Ledger { from: sender, msg }),
             Msg::RecordsReq { id, to: peer, request } => {
                 let unix = self.unix();
