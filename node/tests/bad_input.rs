@@ -12,16 +12,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
-use std::io;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use futures::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, StreamExt as _};
-use libp2p::request_response::{self, OutboundFailure, ProtocolSupport};
-use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, noise, tcp, yamux};
+use common::raw::{Outcome, RawClient};
+use libp2p::{Multiaddr, PeerId};
+
+mod common;
 
 /// The network every node here runs on.
 const NETWORK: &str = "badin";
@@ -35,8 +34,6 @@ const RUST_LOG: &str = "info,libp2p=warn,libp2p_request_response=debug";
 const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Bound for a node's HTTP endpoint to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// Bound for one exchange with the node over libp2p (dial + request).
-const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(20);
 
 // ---------------------------------------------------------------------------
 // 1. A misbehaving peer
@@ -87,7 +84,7 @@ fn garbage_from_a_peer_is_dropped_counted_and_the_node_keeps_serving() {
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (bad_outcomes, banned_ping, fresh_ping, unworked_ping) = rt.block_on(async {
-        let mut bad = RawClient::new();
+        let mut bad = RawClient::speaking(CHORD_PROTOCOL);
         let mut outcomes = Vec::new();
         for (what, bytes) in [("garbage", garbage), ("wrong-shape CBOR", wrong_shape), ("oversized", oversized)] {
             let outcome = bad.exchange(peer_id, &addr, bytes).await;
@@ -99,12 +96,12 @@ fn garbage_from_a_peer_is_dropped_counted_and_the_node_keeps_serving() {
         let banned = bad.exchange(peer_id, &addr, bytes).await;
         println!("well-formed Ping from the banned peer: {banned}");
         // Another identity is still served.
-        let mut fresh = RawClient::new();
+        let mut fresh = RawClient::speaking(CHORD_PROTOCOL);
         let bytes = ping(&fresh, true);
         let fresh = fresh.exchange(peer_id, &addr, bytes).await;
         println!("well-formed Ping from a fresh peer: {fresh}");
         // One whose ticket lacks the network's work is refused and struck.
-        let mut unworked = RawClient::new();
+        let mut unworked = RawClient::speaking(CHORD_PROTOCOL);
         let bytes = ping(&unworked, false);
         let unworked = unworked.exchange(peer_id, &addr, bytes).await;
         println!("well-formed Ping from a peer without work: {unworked}");
@@ -227,166 +224,6 @@ fn garbage_ledger_messages_are_dropped_counted_and_well_formed_ones_still_handle
         "the well-formed message from another peer is handled"
     );
     node.assert_alive();
-}
-
-/// What became of one request sent by [`RawClient::exchange`].
-enum Outcome {
-    /// The node answered with these (non-empty) bytes.
-    Response(Vec<u8>),
-    /// No answer: the request failed (stream reset or closed empty,
-    /// connection closed, dial refused, ...).
-    Failed(String),
-}
-
-impl std::fmt::Display for Outcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Outcome::Response(bytes) => write!(f, "a response of {} bytes ({})", bytes.len(), hex::encode(bytes)),
-            Outcome::Failed(reason) => write!(f, "no response: {reason}"),
-        }
-    }
-}
-
-/// A libp2p peer that speaks the Chord protocol string but sends raw bytes.
-struct RawClient {
-    swarm: Swarm<request_response::Behaviour<RawCodec>>,
-}
-
-impl RawClient {
-    /// A Chord client with a fresh identity.
-    fn new() -> RawClient {
-        RawClient::speaking(CHORD_PROTOCOL)
-    }
-
-    /// A client of `protocol` with a fresh identity.
-    fn speaking(protocol: &'static str) -> RawClient {
-        let swarm = libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
-            .unwrap()
-            .with_behaviour(|_| {
-                request_response::Behaviour::with_codec(
-                    RawCodec,
-                    [(StreamProtocol::new(protocol), ProtocolSupport::Outbound)],
-                    request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
-                )
-            })
-            .unwrap()
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
-            .build();
-        RawClient { swarm }
-    }
-
-    /// Connects to `peer` at `addr` if needed, sends `bytes` as one request
-    /// and reports its outcome; then, if the request failed, waits (bounded)
-    /// for the node to close the connection, so the next exchange starts on
-    /// a fresh one.
-    async fn exchange(&mut self, peer: PeerId, addr: &Multiaddr, bytes: Vec<u8>) -> Outcome {
-        let outcome = match tokio::time::timeout(EXCHANGE_TIMEOUT, self.request(peer, addr, bytes)).await {
-            Ok(outcome) => outcome,
-            Err(_) => panic!("no outcome within {} s", EXCHANGE_TIMEOUT.as_secs()),
-        };
-        if matches!(outcome, Outcome::Failed(_)) {
-            let closed = tokio::time::timeout(Duration::from_secs(10), async {
-                while self.swarm.is_connected(&peer) {
-                    self.swarm.select_next_some().await;
-                }
-            })
-            .await;
-            if closed.is_err() {
-                println!("note: the node kept the connection open after a failed request");
-            }
-        }
-        outcome
-    }
-
-    async fn request(&mut self, peer: PeerId, addr: &Multiaddr, bytes: Vec<u8>) -> Outcome {
-        if !self.swarm.is_connected(&peer) {
-            self.swarm.dial(addr.clone()).unwrap();
-            loop {
-                match self.swarm.select_next_some().await {
-                    SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == peer => break,
-                    SwarmEvent::OutgoingConnectionError { error, .. } => {
-                        return Outcome::Failed(format!("dial failed: {error}"));
-                    }
-                    _ => {}
-                }
-            }
-        }
-        let id = self.swarm.behaviour_mut().send_request(&peer, bytes);
-        loop {
-            match self.swarm.select_next_some().await {
-                SwarmEvent::Behaviour(request_response::Event::Message {
-                    message: request_response::Message::Response { request_id, response },
-                    ..
-                }) if request_id == id => return Outcome::Response(response),
-                SwarmEvent::Behaviour(request_response::Event::OutboundFailure { request_id, error, .. })
-                    if request_id == id =>
-                {
-                    return Outcome::Failed(match error {
-                        OutboundFailure::Io(e) => format!("stream error: {e}"),
-                        other => other.to_string(),
-                    });
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-/// Writes a request's bytes as they are and reads a response to the end of
-/// the stream. A stream closed without a single byte is not a response (no
-/// dhtr message is empty), so it is reported as an `UnexpectedEof` error.
-#[derive(Clone, Default)]
-struct RawCodec;
-
-impl request_response::Codec for RawCodec {
-    type Protocol = StreamProtocol;
-    type Request = Vec<u8>;
-    type Response = Vec<u8>;
-
-    async fn read_request<T: AsyncRead + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<Vec<u8>> {
-        let mut buf = Vec::new();
-        io.read_to_end(&mut buf).await?;
-        Ok(buf)
-    }
-
-    async fn read_response<T: AsyncRead + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<Vec<u8>> {
-        let mut buf = Vec::new();
-        io.read_to_end(&mut buf).await?;
-        if buf.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "stream closed without a response"));
-        }
-        Ok(buf)
-    }
-
-    async fn write_request<T: AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: Vec<u8>,
-    ) -> io::Result<()> {
-        io.write_all(&req).await?;
-        io.close().await
-    }
-
-    async fn write_response<T: AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        res: Vec<u8>,
-    ) -> io::Result<()> {
-        io.write_all(&res).await?;
-        io.close().await
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -41,14 +41,7 @@ fn records_commit_on_every_member_and_committees_follow_the_ring() {
     layout.extra_args = vec!["--test-hooks".into()];
     let mut cluster = Cluster::new(NODES, layout);
     println!("test files in {}", cluster.root().display());
-    cluster.start(1, None);
-    cluster.wait_for_status(1, true);
-    let bootstrap = cluster.node(1).p2p_addr();
-    let started = Instant::now();
-    for i in 2..=NODES {
-        cluster.start(i, Some(&bootstrap));
-    }
-    let took = cluster.wait_for_ring("5 nodes joining", started);
+    let took = cluster.start_ring("5 nodes joining");
     println!("ring of {NODES} converged in {:.1} s", took.as_secs_f64());
 
     // Submit records through different nodes.

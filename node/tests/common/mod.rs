@@ -15,6 +15,9 @@ use std::str::FromStr as _;
 use std::time::{Duration, Instant};
 
 use dhtr_monitoring::{StatusReport, get_status};
+
+pub mod hierarchy;
+pub mod raw;
 use dhtr_protocol::ring::RingId;
 
 /// The network name every node is started with.
@@ -44,12 +47,15 @@ pub struct Layout {
     pub extra_args: Vec<String>,
     /// DNS port on each node's address (`--dns-listen IP:PORT`), if set.
     pub dns_port: Option<u16>,
+    /// Flags naming the network, replacing `--network itest --test-network`
+    /// (a permissioned network's `--network-file`).
+    pub network_args: Option<Vec<String>>,
 }
 
 impl Layout {
     /// Nodes on 127.0.0.(ip_base + i), TCP `port`, HTTP `http_port`.
     pub fn new(ip_base: u8, port: u16, http_port: u16) -> Layout {
-        Layout { ip_base, port, http_port, extra_args: Vec::new(), dns_port: None }
+        Layout { ip_base, port, http_port, extra_args: Vec::new(), dns_port: None, network_args: None }
     }
 }
 
@@ -172,10 +178,11 @@ impl Cluster {
             .arg("--listen")
             .arg(node.listen_addr())
             .arg("--http-listen")
-            .arg(node.http_addr())
-            .arg("--network")
-            .arg(NETWORK)
-            .arg("--test-network");
+            .arg(node.http_addr());
+        match &node.layout.network_args {
+            Some(args) => command.args(args),
+            None => command.args(["--network", NETWORK, "--test-network"]),
+        };
         if let Some(bootstrap) = bootstrap {
             command.arg("--bootstrap").arg(bootstrap);
         }
@@ -265,6 +272,20 @@ impl Cluster {
             Ok(status)
         });
         result.unwrap_or_else(|e| panic!("n{index} ({http}) not ready within {} s: {e}", START_TIMEOUT.as_secs()))
+    }
+
+    /// Starts node 1 alone, then every other node bootstrapping through
+    /// it, and waits for the ring ([`Cluster::wait_for_ring`]); returns
+    /// how long the others took to converge.
+    pub fn start_ring(&mut self, what: &str) -> Duration {
+        self.start(1, None);
+        self.wait_for_status(1, true);
+        let bootstrap = self.node(1).p2p_addr();
+        let started = Instant::now();
+        for i in 2..=self.nodes.len() {
+            self.start(i, Some(&bootstrap));
+        }
+        self.wait_for_ring(what, started)
     }
 
     /// Waits until every running node's successor and predecessor are the
