@@ -304,6 +304,17 @@ impl<S: Store> NodeCore<S> {
         if self.peers.is_banned(now, from) {
             return None;
         }
+        // A permissioned network answers only readers with a valid
+        // certificate (an open one: whoever is not banned).
+        if self.chord.rules().permission.is_some() {
+            let cert = request.cert.clone().map(std::sync::Arc::new);
+            let reader = NodeInfo::certified(from.clone(), Ticket::placeholder(), cert, Vec::new());
+            if let Err(why) = self.chord.rules().check(now, &reader) {
+                self.now = now;
+                self.misbehaved(from.clone(), Protocol::Records, BadMessage::Unadmitted(why));
+                return None;
+            }
+        }
         let response = self.own_state(now, request);
         Some(if self.cfg.test_liar { records::falsify(response) } else { response })
     }
@@ -449,7 +460,8 @@ impl<S: Store> NodeCore<S> {
             return self.out.push_back(Output::ReadDone { token, result: Err(ReadError::Overloaded) });
         }
         let chunk = self.cfg.params.chunk_of(&key);
-        let request = RecordsRequest { chunk, name, rtype, history };
+        let cert = self.chord.me().cert.as_deref().cloned();
+        let request = RecordsRequest { chunk, name, rtype, history, cert };
         // A current member knows the committee from its own chain: no
         // lookup, and nothing a lookup's last hop could make up.
         if let Some(members) = self.own_committee(chunk) {

@@ -180,7 +180,7 @@ mod tests {
     }
 
     fn request() -> RecordsRequest {
-        RecordsRequest { chunk: ChunkId(1), name: "a.example.".into(), rtype: 1, history: false }
+        RecordsRequest { chunk: ChunkId(1), name: "a.example.".into(), rtype: 1, history: false, cert: None }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Largest encoded request.
-pub const MAX_REQUEST_BYTES: usize = 1024;
+pub const MAX_REQUEST_BYTES: usize = 2048;
 /// Largest encoded response (two RRsets of DNS size).
 pub const MAX_RESPONSE_BYTES: usize = 160 * 1024;
 /// Most history entries returned (the latest ones).
@@ -32,6 +32,10 @@ pub struct RecordsRequest {
     /// Ask for the committed history of the RRset instead of its state.
     #[serde(default)]
     pub history: bool,
+    /// The reader's membership certificate (`permissioned` networks: a
+    /// member answers only admitted readers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<dhtr_protocol::Certificate>,
 }
 
 /// One committed version of an RRset.
@@ -192,7 +196,7 @@ mod tests {
         assert!(matches!(decode_request(&vec![0u8; MAX_REQUEST_BYTES + 1]), Err(DecodeError::TooLarge(_))));
         assert!(matches!(decode_request(&[0xff, 0x00, 0x13]), Err(DecodeError::Invalid(_))));
         assert!(matches!(decode_response(&[0x9f; 64]), Err(DecodeError::Invalid(_))));
-        let req = RecordsRequest { chunk: ChunkId(3), name: "a.example.".into(), rtype: 1, history: false };
+        let req = RecordsRequest { chunk: ChunkId(3), name: "a.example.".into(), rtype: 1, history: false, cert: None };
         let bytes = dhtr_ledger::types::cbor(&req);
         assert_eq!(decode_request(&bytes).ok(), Some(req));
     }

@@ -223,7 +223,7 @@ mod tests {
     use dhtr_ledger::MemStore;
 
     fn req(name: &str, rtype: u16) -> RecordsRequest {
-        RecordsRequest { chunk: ChunkId(1), name: name.into(), rtype, history: false }
+        RecordsRequest { chunk: ChunkId(1), name: name.into(), rtype, history: false, cert: None }
     }
 
     #[test]

@@ -113,6 +113,20 @@ fn ping(cert: Option<Statement>) -> Vec<u8> {
     dhtr_protocol::wire::encode(&request, dhtr_protocol::wire::MAX_REQUEST_BYTES).unwrap()
 }
 
+/// A network read of [`NAME`] carrying `cert`.
+fn read(cert: Option<Statement>) -> Vec<u8> {
+    let request = dhtr_node_core::records::RecordsRequest {
+        chunk: dhtr_protocol::ChunkId(0),
+        name: NAME.into(),
+        rtype: 1,
+        history: false,
+        cert,
+    };
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&request, &mut bytes).unwrap();
+    bytes
+}
+
 fn metrics(http: &str) -> String {
     ureq::get(&format!("http://{http}/metrics")).call().unwrap().body_mut().read_to_string().unwrap()
 }
@@ -192,7 +206,9 @@ fn a_permissioned_network_made_with_the_cli_admits_its_certified_nodes_only() {
     let net_statement = Statement::from_text(&std::fs::read_to_string(&n1_cert).unwrap(), Kind::Certificate).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let cert_path = cluster.root().join("raw.cert");
-    let (none, weak, admitted) = rt.block_on(async {
+    let records = format!("/dhtr/{}/records/1", common::NETWORK);
+    let reader_path = cluster.root().join("reader.cert");
+    let (none, weak, admitted, read_none, read_admitted) = rt.block_on(async {
         let mut stranger = RawClient::speaking(&protocol);
         let bytes = ping(None);
         let none = stranger.exchange(target, &addr, bytes).await;
@@ -205,11 +221,21 @@ fn a_permissioned_network_made_with_the_cli_admits_its_certified_nodes_only() {
         let mut member = RawClient::speaking(&protocol);
         admit(&bin, &network, &[&keys[1], &keys[2]], &member.swarm.local_peer_id().to_string(), &cert_path);
         let text = std::fs::read_to_string(&cert_path).unwrap();
-        let bytes = ping(Some(Statement::from_text(&text, Kind::Certificate).unwrap()));
-        let admitted = member.exchange(target, &addr, bytes).await;
-        (none, weak, admitted)
+        let cert = Statement::from_text(&text, Kind::Certificate).unwrap();
+        let admitted = member.exchange(target, &addr, ping(Some(cert))).await;
+        // Reads too: a member answers only admitted readers.
+        let read_none = RawClient::speaking(&records).exchange(target, &addr, read(None)).await;
+        let mut reader = RawClient::speaking(&records);
+        admit(&bin, &network, &[&keys[0], &keys[1]], &reader.swarm.local_peer_id().to_string(), &reader_path);
+        let text = std::fs::read_to_string(&reader_path).unwrap();
+        let reader_cert = Statement::from_text(&text, Kind::Certificate).unwrap();
+        let read_admitted = reader.exchange(target, &addr, read(Some(reader_cert))).await;
+        (none, weak, admitted, read_none, read_admitted)
     });
     println!("no certificate: {none}\none signature: {weak}\nadmitted: {admitted}");
+    println!("a read without a certificate: {read_none}\nan admitted read: {read_admitted}");
+    assert!(matches!(read_none, Outcome::Failed(_)), "a reader without a certificate is not answered");
+    assert!(matches!(read_admitted, Outcome::Response(_)), "an admitted reader is answered");
     assert!(matches!(none, Outcome::Failed(_)), "a peer without a certificate is not answered");
     assert!(matches!(weak, Outcome::Failed(_)), "a certificate signed by 1 of 2 keys is not enough");
     assert!(matches!(admitted, Outcome::Response(_)), "an admitted peer is answered");

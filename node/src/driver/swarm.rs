@@ -206,6 +206,8 @@ impl Driver {
                     if let Some(response) = self.core.handle_records_request(Instant::now(), &from, &request) {
                         let _ = self.swarm.behaviour_mut().records.send_response(channel, response);
                     }
+                    // A reader refused admission is struck and disconnected.
+                    self.drain();
                 }
                 Message::Response { request_id, response } => {
                     if let Some(id) = self.records_out.remove(&request_id) {
