@@ -7,8 +7,10 @@
 //! counted by reason, while a peer the authority admitted is answered; a
 //! revocation handed to one node reaches the others, which drop the
 //! revoked node and refuse it; `dhtr cert show` prints a certificate; a
-//! node with an expired or foreign certificate, or a network file that is
-//! not its data dir's, refuses to start naming the file.
+//! node with an expired, foreign, too weakly signed or missing certificate,
+//! or a network file that is not its data dir's, refuses to start naming
+//! the file; one whose certificate ends within 7 days warns in its log,
+//! `/status` and a metric; the README's life-cycle recipe runs as written.
 //!
 //! Every wait is bounded; the [`Cluster`] kills what it started.
 
@@ -298,6 +300,35 @@ fn a_permissioned_network_made_with_the_cli_admits_its_certified_nodes_only() {
     assert!(revoked >= 1.0, "n4 still talks to the others, which refuse it as revoked");
 }
 
+/// The README's life-cycle block, run as written but for its `dhtr run`
+/// lines: each command by bash in a fresh directory, the `dhtr` under test
+/// first on the PATH.
+#[test]
+fn the_readme_life_cycle_recipe_works() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let after = readme.split_once("<!-- readme-test: permissioned -->").expect("the marker").1;
+    let block = after.split_once("```sh\n").unwrap().1.split_once("```").unwrap().0;
+    let script: String = block
+        .replace("\\\n", " ")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("dhtr run"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dir = tempfile::Builder::new().prefix("dhtr-recipe-").tempdir().unwrap();
+    let bin_dir = PathBuf::from(env!("CARGO_BIN_EXE_dhtr")).parent().unwrap().to_owned();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let mut command = Command::new("bash");
+    clear_dhtr_env(&mut command);
+    let out = command.args(["-e", "-c", &script]).current_dir(dir.path()).env("PATH", path).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{script}\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the recipe failed");
+    assert!(stdout.contains("signatures: valid: 2 of 3 keys signed, 2 needed"), "cert show verifies");
+    assert!(dir.path().join("n2/revocations/n1.rev").is_file());
+    let rev = std::fs::read_to_string(dir.path().join("n1.rev")).unwrap();
+    assert!(Statement::from_text(&rev, Kind::Revocation).is_ok());
+}
+
 #[test]
 fn a_node_with_a_bad_certificate_or_another_network_file_refuses_to_start_naming_the_file() {
     let dir = tempfile::Builder::new().prefix("dhtr-perm-").tempdir().unwrap();
@@ -365,4 +396,39 @@ fn a_node_with_a_bad_certificate_or_another_network_file_refuses_to_start_naming
         stderr.contains(&other_net.display().to_string()) && stderr.contains("network.id"),
         "the error must name the network file and the data dir's record:\n{stderr}"
     );
+
+    // A certificate with 3 days left: the node runs, and says so in its
+    // log, in /status and in a metric.
+    let short = dir.path().join("short.cert");
+    let mut args = vec!["admit", "--network", network.to_str().unwrap(), "--key", keys[1].to_str().unwrap()];
+    args.extend(["--key", keys[2].to_str().unwrap(), "--peer", &peer_id, "--days", "3"]);
+    args.extend(["--out", short.to_str().unwrap()]);
+    ok(&bin, &args);
+    // The log is on stderr.
+    let log = dir.path().join("short.log");
+    let mut command = Command::new(&bin);
+    clear_dhtr_env(&mut command);
+    let mut child = command
+        .args(["run", "--data-dir", data.to_str().unwrap(), "--network-file", network.to_str().unwrap()])
+        .args(["--certificate", short.to_str().unwrap(), "--listen", "/ip4/127.0.0.86/tcp/4601"])
+        .args(["--http-listen", "127.0.0.86:9495", "--dns-listen", "127.0.0.86:0"])
+        .env("RUST_LOG", "info,libp2p=warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let status = wait_until(Instant::now() + Duration::from_secs(30), || {
+        dhtr_monitoring::get_status("127.0.0.86:9495").map_err(|e| e.to_string())
+    });
+    let text = metrics("127.0.0.86:9495");
+    let _ = child.kill();
+    let _ = child.wait();
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    let status = status.unwrap_or_else(|e| panic!("the node with a short certificate did not come up: {e}\n{logged}"));
+    let m = status.admission.membership.expect("/status shows the certificate");
+    assert!((2..=3).contains(&m.days_left), "{m:?}");
+    assert!(m.warning.as_deref().is_some_and(|w| w.contains("expires")), "{m:?}");
+    assert!(logged.contains("WARN") && logged.contains("expires"), "the log warns:\n{logged}");
+    let expiry = metric(&text, "dhtr_certificate_expiry_timestamp_seconds");
+    assert!((expiry - (now + 3 * 86_400) as f64).abs() < 120.0, "expiry metric {expiry}");
 }
