@@ -58,6 +58,11 @@ pub struct Overrides {
     pub certificate: Option<PathBuf>,
 }
 
+/// Longest successor list in a permissioned network: each entry carries a
+/// certificate of up to 8 signatures (about 1 KB), and a graceful leave
+/// sends the whole list in one request of at most 16 KiB.
+pub const MAX_PERMISSIONED_SUCCESSORS: usize = 12;
+
 /// A `permissioned` network's files, as given.
 #[derive(Clone, Debug)]
 pub struct PermitSettings {
@@ -256,6 +261,13 @@ impl Settings {
             )
         })?;
         let r = &f.ring;
+        if permit.is_some() && r.successors > MAX_PERMISSIONED_SUCCESSORS {
+            bail!(
+                "config key `ring.successors` = {}: a permissioned network allows at most {MAX_PERMISSIONED_SUCCESSORS} \
+                 (every entry carries a certificate, and a graceful leave sends the list in one request)",
+                r.successors
+            );
+        }
         let n = params.committee_size();
         if r.successors < n || r.successors > dhtr_protocol::wire::MAX_LIST {
             bail!(
@@ -453,6 +465,46 @@ mod tests {
         assert_ne!(t.admission.network, public.admission.network);
         let e = err(None, Overrides { network: Some("lab".into()), difficulty: Some(41), ..Overrides::default() });
         assert!(e.contains("at most 40 bits"), "{e}");
+    }
+
+    #[test]
+    fn a_network_file_makes_a_permissioned_network_with_its_own_parameters() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let keys: Vec<String> = (1..=3u8).map(|i| hex::encode(dhtr_protocol::permit::public_of(&[i; 32]))).collect();
+        let file = crate::permit::network::NetworkFile {
+            name: "acme".into(),
+            mode: "permissioned".into(),
+            chunk_bits: 10,
+            f: 2,
+            per_prefix_committee: 1,
+            per_prefix_routing: 2,
+            threshold: 2,
+            admission_keys: keys,
+        };
+        let path = dir.path().join("network.toml");
+        std::fs::write(&path, crate::permit::Network::check(file)?.to_text()?)?;
+        let with = |o: Overrides| Overrides { network_file: Some(path.clone()), ..o };
+        let s = Settings::resolve(None, with(Overrides::default()))?;
+        assert_eq!((s.network.as_str(), s.params.chunk_bits, s.params.f), ("acme", 10, 2));
+        assert_eq!(s.admission.mode(), "permissioned");
+        assert_eq!(s.chord.admission, s.admission, "the Chord core enforces the same rules");
+        let p = s.permit.as_ref().map(|p| p.certificate.clone());
+        assert_eq!(p, Some(PathBuf::from("dhtr-data").join("membership.cert")));
+        for (o, want) in [
+            (Overrides { difficulty: Some(20), ..Overrides::default() }, "admission comes from the network file"),
+            (Overrides { test_network: true, ..Overrides::default() }, "admission comes from the network file"),
+            (Overrides { network: Some("other".into()), ..Overrides::default() }, "differs from the name"),
+        ] {
+            let e = err(None, with(o));
+            assert!(e.contains(want) && e.contains("network.toml"), "{e}");
+        }
+        let e = err(None, Overrides { certificate: Some("c".into()), ..Overrides::default() });
+        assert!(e.contains("--certificate needs --network-file"), "{e}");
+        let config = dir.path().join("dhtr.toml");
+        std::fs::write(&config, "[ring]\nsuccessors = 20\n")?;
+        let e = err(Some(&config), with(Overrides::default()));
+        assert!(e.contains("at most 12"), "{e}");
+        Ok(())
     }
 
     fn err(file: Option<&Path>, o: Overrides) -> String {
