@@ -237,7 +237,12 @@ impl<S: Store> NodeCore<S> {
             Input::Join(via) => self.chord.handle(now, dhtr_protocol::Input::Join(via)),
             Input::Leave => self.chord.handle(now, dhtr_protocol::Input::Leave),
             Input::Ledger { from, msg } => {
-                if !self.peers.is_banned(now, &from) {
+                // A revoked member's votes count no more, even before its
+                // committee reconfigures without it.
+                let revoked = self.chord.rules().permission.as_ref().is_some_and(|m| m.is_revoked(&from));
+                if revoked {
+                    self.misbehaved(from, Protocol::Ledger, BadMessage::Unadmitted(dhtr_protocol::Unadmitted::Revoked));
+                } else if !self.peers.is_banned(now, &from) {
                     self.chunks_input(chunks::Input::Message { from, msg });
                 }
             }
