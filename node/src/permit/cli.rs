@@ -14,6 +14,9 @@ use super::{
     AdmissionKey, Network, days_left, format_time, load_statement, peer_text, sign, unix_now, write_new, write_new_mode,
 };
 
+/// Longest validity of a certificate (and of a revocation given no certificate).
+const MAX_DAYS: u32 = 3660;
+
 /// `dhtr network ...`
 #[derive(Subcommand)]
 pub enum NetworkCmd {
@@ -84,7 +87,7 @@ pub struct RevokeArgs {
     #[command(flatten)]
     sign: SignArgs,
     /// The certificate revoked: the revocation lasts as long as it would
-    /// have (without it, 366 days).
+    /// have (without it, as long as any certificate can: 3660 days).
     #[arg(long)]
     cert: Option<PathBuf>,
     /// Where to write the revocation; copy it into a running node's
@@ -180,8 +183,8 @@ impl SignArgs {
 
 /// Run `dhtr admit`.
 pub fn admit(a: AdmitArgs) -> Result<()> {
-    if a.days == 0 {
-        bail!("--days must be at least 1");
+    if a.days == 0 || a.days > MAX_DAYS {
+        bail!("--days {}: between 1 and {MAX_DAYS}", a.days);
     }
     let now = unix_now();
     a.sign.write(Kind::Certificate, now, now.saturating_add(u64::from(a.days) * 86_400), &a.out)
@@ -199,7 +202,7 @@ pub fn revoke(a: RevokeArgs) -> Result<()> {
             }
             c.not_after
         }
-        None => now.saturating_add(366 * 86_400),
+        None => now.saturating_add(u64::from(MAX_DAYS) * 86_400),
     };
     a.sign.write(Kind::Revocation, now, not_after, &a.out)?;
     println!("copy it into a running node's DATA_DIR/revocations/: it spreads over the ring");

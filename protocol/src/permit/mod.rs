@@ -20,8 +20,10 @@
 //! that many verifications, and one bad signature refuses it at once.
 //!
 //! A [`Revocation`] is the same kind of statement, signed by `k` keys,
-//! naming a PeerId and the `not_after` of the certificate it ends (once that
-//! has passed, the certificate is dead anyway and the revocation is pruned).
+//! naming a PeerId; it ends every certificate of that peer issued up to
+//! its `not_before` (a later certificate is a re-admission), and carries
+//! the `not_after` of the certificate it ends: once that has passed, the
+//! certificate is dead anyway and the revocation is pruned.
 //! Revocations are kept in a bounded set here and spread over the ring by
 //! the node (`dhtr_protocol::Request::Revocations`).
 //!
@@ -470,7 +472,9 @@ impl Membership {
     pub fn check(&self, network: &NetworkTag, now: u64, peer: &PeerRef, cert: &Certificate) -> Result<(), PermitError> {
         self.check_static(Kind::Certificate, network, peer, cert)?;
         cert.check_window(now)?;
-        if self.state().revoked.get(peer).is_some_and(|r| r.not_after >= cert.not_after) {
+        // A revocation ends every certificate issued up to it; one issued
+        // later (a re-admission) holds.
+        if self.state().revoked.get(peer).is_some_and(|r| cert.not_before <= r.not_before) {
             return Err(PermitError::Revoked);
         }
         Ok(())
@@ -481,7 +485,9 @@ impl Membership {
         self.check_static(Kind::Revocation, network, &r.peer, r)?;
         r.check_window(now)?;
         let mut st = self.state();
-        if st.revoked.get(&r.peer).is_some_and(|old| old.not_after >= r.not_after) {
+        // Kept unless it covers no more than the one known (issued no later
+        // and kept no longer).
+        if st.revoked.get(&r.peer).is_some_and(|old| old.not_before >= r.not_before && old.not_after >= r.not_after) {
             return Ok(false);
         }
         if st.revoked.len() >= MAX_REVOCATIONS {

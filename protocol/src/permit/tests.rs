@@ -155,8 +155,15 @@ fn revocations_verify_and_refuse_the_peer_until_its_certificate_would_expire() {
     renewed.sign(0, &secret(0));
     renewed.sign(1, &secret(1));
     assert_eq!(m.check(&NET, T0, &peer(1), &renewed), Ok(()));
-    assert_eq!(m.revocations(0, 8), vec![r]);
-    m.prune(T0 + 31 * DAY);
+    assert_eq!(m.revocations(0, 8), vec![r.clone()]);
+    // A later revocation ends the renewed certificate too.
+    let mut later = Statement::unsigned(Kind::Revocation, NET, peer(1), T0 + 1, T0 + 60 * DAY);
+    later.sign(0, &secret(0));
+    later.sign(2, &secret(2));
+    assert_eq!(m.revoke(&NET, T0 + 2, &later), Ok(true));
+    assert_eq!(m.revoke(&NET, T0 + 2, &r), Ok(false), "the older one adds nothing");
+    assert_eq!(m.check(&NET, T0 + 2, &peer(1), &renewed), Err(PermitError::Revoked));
+    m.prune(T0 + 61 * DAY);
     assert_eq!(m.revocation_count(), 0);
 }
 
