@@ -272,6 +272,7 @@ fn whoami(settings: &Settings, peer: &libp2p::PeerId) -> Result<dhtr_protocol::N
         let ticket = dhtr_protocol::Ticket { nonce: 0, prefix };
         return Ok(dhtr_protocol::NodeInfo::certified(me, ticket, Some(Arc::new(cert)), Vec::new()));
     }
+    permit::refuse_permissioned_data_dir(&settings.data_dir)?;
     let nonce = work::load_or_mint(&settings.data_dir, &me, &settings.admission)?;
     Ok(dhtr_protocol::NodeInfo::new(me, dhtr_protocol::Ticket { nonce, prefix }, Vec::new()))
 }

@@ -397,6 +397,11 @@ fn a_node_with_a_bad_certificate_or_another_network_file_refuses_to_start_naming
         "the error must name the network file and the data dir's record:\n{stderr}"
     );
 
+    // Without the network file, the data dir is not taken for an open network's.
+    let open = ["run", "--data-dir", data.to_str().unwrap(), "--network", "permstart", "--test-network"];
+    let (success, _, stderr) = dhtr(&bin, &open);
+    assert!(!success && stderr.contains("network.id") && stderr.contains("--network-file"), "{stderr}");
+
     // A certificate with 3 days left: the node runs, and says so in its
     // log, in /status and in a metric.
     let short = dir.path().join("short.cert");

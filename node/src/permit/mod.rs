@@ -246,6 +246,21 @@ pub fn check_data_dir(data_dir: &Path, network: &Network, network_file: &Path) -
     }
 }
 
+/// An open-network node must not run on a permissioned network's data dir
+/// (its ledger and peers belong to that network).
+pub fn refuse_permissioned_data_dir(data_dir: &Path) -> Result<()> {
+    let path = data_dir.join(NETWORK_ID_FILE);
+    match fs::read_to_string(&path) {
+        Ok(have) => bail!(
+            "data dir {} belongs to the permissioned network {:?} ({}); refusing to start without --network-file",
+            data_dir.display(),
+            have.trim(),
+            path.display()
+        ),
+        Err(_) => Ok(()),
+    }
+}
+
 /// The revocations directory of a data dir: read at start and polled.
 pub struct RevocationsDir {
     dir: PathBuf,
