@@ -197,6 +197,13 @@ pub enum Unadmitted {
 }
 
 impl Unadmitted {
+    /// Is this news another node may not have yet (a certificate that
+    /// expired or was revoked since it learned of the node), rather than
+    /// something anyone can see (no work, no valid certificate)?
+    pub fn is_news(self) -> bool {
+        matches!(self, Unadmitted::Expired | Unadmitted::Revoked)
+    }
+
     /// The metric label.
     pub fn as_str(self) -> &'static str {
         match self {

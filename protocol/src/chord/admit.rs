@@ -154,14 +154,31 @@ impl Chord {
 
     /// The responder as its own ticket places it, if it and every node its
     /// response names are admitted. Otherwise the answer is refused as a
-    /// lie and the request counts as failed.
-    fn admit_response(&mut self, now: Instant, rpc: Rpc, responder: Ticket, response: &Response) -> Option<Rpc> {
+    /// lie and the request counts as failed — except for named nodes whose
+    /// certificate expired or was revoked: the responder may not know that
+    /// yet, so they are only left out of the answer.
+    fn admit_response(&mut self, now: Instant, rpc: Rpc, responder: Ticket, response: &mut Response) -> Option<Rpc> {
         let mut rpc = rpc;
         if rpc.to.ticket != responder {
             rpc.to = NodeInfo::certified(rpc.to.peer.clone(), responder, rpc.to.cert.clone(), rpc.to.addrs.clone());
         }
         let rules = &self.cfg.admission;
-        if rules.check(now, &rpc.to).is_ok() && named(response).all(|n| rules.check(now, n).is_ok()) {
+        let honest = |n: &NodeInfo| match rules.check(now, n) {
+            Ok(()) => true,
+            Err(why) => why.is_news(),
+        };
+        if rules.check(now, &rpc.to).is_ok() && named(response).all(honest) {
+            let admitted = |n: &NodeInfo| rules.check(now, n).is_ok();
+            match response {
+                Response::Successors { successors: l } | Response::Closer { nodes: l } => l.retain(admitted),
+                Response::Neighbours { predecessor, successors } => {
+                    successors.retain(admitted);
+                    if predecessor.as_ref().is_some_and(|p| !admitted(p)) {
+                        *predecessor = None;
+                    }
+                }
+                Response::Ack => {}
+            }
             return Some(rpc);
         }
         self.emit(Event::AnswerRefused { peer: rpc.to.clone(), reason: Refusal::Unadmitted });
@@ -186,7 +203,8 @@ impl Chord {
 
     pub(super) fn handle_response(&mut self, now: Instant, id: RequestId, responder: Ticket, response: Response) {
         let Some(rpc) = self.rpcs.remove(&id) else { return };
-        let Some(rpc) = self.admit_response(now, rpc, responder, &response) else {
+        let mut response = response;
+        let Some(rpc) = self.admit_response(now, rpc, responder, &mut response) else {
             return;
         };
         let to = rpc.to;

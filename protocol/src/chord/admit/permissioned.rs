@@ -171,3 +171,22 @@ fn nodes_whose_certificates_expire_are_dropped() {
     assert_eq!(c.drop_unadmitted(now + Duration::from_secs(3 * DAY)), 1);
     assert!(!in_routing(&c, &peer(2)) && in_routing(&c, &peer(3)));
 }
+
+#[test]
+fn an_answer_naming_a_node_revoked_since_is_no_lie_the_node_is_left_out() {
+    let now = Instant::now();
+    let mut c = chord(now);
+    let r = statement(Kind::Revocation, 3, &[0, 2], 30);
+    assert_eq!(c.take_revocations(now, vec![r]), 1);
+    let via = good(2);
+    c.handle(now, Input::Join(via.clone()));
+    let (id, _, _) = sends(&drain(&mut c)).remove(0);
+    // The responder has not heard of the revocation yet.
+    let response = Response::Closer { nodes: vec![good(3), good(5)] };
+    c.handle_certified_response(now, id, via.ticket, via.cert.as_deref().cloned(), response);
+    let out = drain(&mut c);
+    assert!(!out.iter().any(|o| matches!(o, Output::Event(Event::AnswerRefused { .. }))), "{out:?}");
+    let to: Vec<PeerRef> = sends(&out).into_iter().map(|(_, to, _)| to.peer).collect();
+    assert!(to.contains(&peer(5)), "the lookup goes on with the admitted node: {to:?}");
+    assert!(!to.contains(&peer(3)), "and never asks the revoked one: {to:?}");
+}
