@@ -390,7 +390,15 @@ fn a_node_with_a_bad_certificate_or_another_network_file_refuses_to_start_naming
         );
     }
     // The data dir now belongs to network `permstart`; another network file is refused.
-    let (other_net, _) = create_network(&bin, &dir.path().join("net2"), "permstart");
+    let (other_net, other_keys) = create_network(&bin, &dir.path().join("net2"), "permstart");
+    // A certificate of that other network (same name, other keys).
+    let elsewhere = dir.path().join("elsewhere.cert");
+    admit(&bin, &other_net, &[&other_keys[0], &other_keys[1]], &peer_id, &elsewhere);
+    let stderr = run(&network, &elsewhere);
+    assert!(
+        stderr.contains(&elsewhere.display().to_string()) && stderr.contains("another network"),
+        "the error must name the certificate and say it is another network's:\n{stderr}"
+    );
     let stderr = run(&other_net, &good);
     assert!(
         stderr.contains(&other_net.display().to_string()) && stderr.contains("network.id"),
