@@ -160,9 +160,13 @@ fn a_permissioned_network_made_with_the_cli_admits_its_certified_nodes_only() {
         let cert = node.data_dir.join("membership.cert");
         admit(&bin, &network, &[&keys[0], &keys[2]], &node.identity.peer_id, &cert);
         node.layout.network_args = Some(vec!["--network-file".into(), network.display().to_string()]);
-        // A certified node's position is its identity's alone.
+        // A certified node's position is its identity's and its
+        // certificate's serial, as `dhtr cert show` prints it.
         let peer = PeerRef(node.identity.peer_id.parse::<PeerId>().unwrap().to_bytes());
-        node.identity.ring_id = dhtr_protocol::admission::certified_position(&peer);
+        let c = Statement::from_text(&std::fs::read_to_string(&cert).unwrap(), Kind::Certificate).unwrap();
+        node.identity.ring_id = dhtr_protocol::admission::certified_position(&peer, c.serial);
+        let shown = ok(&bin, &["cert", "show", cert.to_str().unwrap()]);
+        assert!(shown.contains(&node.identity.ring_id.to_hex()), "{shown}");
     }
 
     // `dhtr cert show`: what a user checks before handing a certificate out.

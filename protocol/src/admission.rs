@@ -127,12 +127,13 @@ impl Ticket {
 }
 
 /// Where a node with a membership certificate sits in a `permissioned`
-/// network: a hash of its identity alone, which neither the node nor the
-/// admission authority chooses apart from admitting the identity.
-pub fn certified_position(peer: &PeerRef) -> RingId {
+/// network: a hash of its identity and the certificate's serial, a random
+/// number the admission authority picks, so the node cannot choose it.
+pub fn certified_position(peer: &PeerRef, serial: u64) -> RingId {
     let mut h = blake3::Hasher::new_derive_key("dhtr 2026 certified ring position v1");
     h.update(&(peer.0.len() as u16).to_be_bytes());
     h.update(&peer.0);
+    h.update(&serial.to_be_bytes());
     RingId(*h.finalize().as_bytes())
 }
 

@@ -57,7 +57,8 @@ pub struct NodeInfo {
     /// Addresses it can be dialled at, as last advertised.
     pub addrs: Vec<Addr>,
     /// Its membership certificate (`permissioned` networks only): with
-    /// one, the ring id is [`certified_position`] of the identity.
+    /// one, the ring id is [`certified_position`] of the identity and the
+    /// certificate's serial.
     pub cert: Option<Arc<Certificate>>,
 }
 
@@ -78,7 +79,10 @@ impl NodeInfo {
     /// Whether the certificate is valid is [`crate::Rules::check`]'s call.
     pub fn certified(peer: PeerRef, ticket: Ticket, cert: Option<Arc<Certificate>>, mut addrs: Vec<Addr>) -> NodeInfo {
         addrs.truncate(MAX_ADDRS);
-        let id = if cert.is_some() { certified_position(&peer) } else { ticket.position(&peer) };
+        let id = match &cert {
+            Some(c) => certified_position(&peer, c.serial),
+            None => ticket.position(&peer),
+        };
         NodeInfo { id, peer, ticket, addrs, cert }
     }
 

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
-use dhtr_protocol::PeerRef;
+use dhtr_protocol::admission::certified_position;
 use dhtr_protocol::permit::{Kind, MAX_ADMISSION_KEYS, Membership};
+use dhtr_protocol::{PeerRef, Statement};
 
 use super::network::{NetworkFile, PERMISSIONED};
 use super::{
@@ -76,6 +77,11 @@ pub struct AdmitArgs {
     /// Days of validity, from now.
     #[arg(long)]
     days: u32,
+    /// The certificate's serial, which with the PeerId places the node on
+    /// the ring: give the old certificate's (`dhtr cert show`) to renew
+    /// without moving the node. [default: random]
+    #[arg(long)]
+    serial: Option<u64>,
     /// Where to write the certificate (never overwritten).
     #[arg(long)]
     out: PathBuf,
@@ -158,11 +164,13 @@ impl SignArgs {
         Ok((network, peer, keys))
     }
 
-    /// Sign a statement of `kind` for `now..not_after` and write it to `out`
-    /// with a comment saying what it is.
-    fn write(&self, kind: Kind, now: u64, not_after: u64, out: &Path) -> Result<()> {
+    /// Sign a statement of `kind` for `now..not_after` with `serial` and
+    /// write it to `out` with a comment saying what it is.
+    fn write(&self, kind: Kind, (now, not_after): (u64, u64), serial: u64, out: &Path) -> Result<()> {
         let (network, peer, keys) = self.load()?;
-        let s = sign(&network, kind, peer, now, not_after, &keys)?;
+        let mut s = Statement::unsigned(kind, network.tag, peer, now, not_after);
+        s.serial = serial;
+        let s = sign(&network, s, &keys)?;
         let what = match kind {
             Kind::Certificate => "membership certificate",
             Kind::Revocation => "revocation",
@@ -187,7 +195,8 @@ pub fn admit(a: AdmitArgs) -> Result<()> {
         bail!("--days {}: between 1 and {MAX_DAYS}", a.days);
     }
     let now = unix_now();
-    a.sign.write(Kind::Certificate, now, now.saturating_add(u64::from(a.days) * 86_400), &a.out)
+    let serial = a.serial.unwrap_or_else(rand::random);
+    a.sign.write(Kind::Certificate, (now, now.saturating_add(u64::from(a.days) * 86_400)), serial, &a.out)
 }
 
 /// Run `dhtr revoke`.
@@ -204,7 +213,7 @@ pub fn revoke(a: RevokeArgs) -> Result<()> {
         }
         None => now.saturating_add(u64::from(MAX_DAYS) * 86_400),
     };
-    a.sign.write(Kind::Revocation, now, not_after, &a.out)?;
+    a.sign.write(Kind::Revocation, (now, not_after), 0, &a.out)?;
     println!("copy it into a running node's DATA_DIR/revocations/: it spreads over the ring");
     Ok(())
 }
@@ -218,6 +227,11 @@ pub fn show(cert: PathBuf, network: Option<PathBuf>) -> Result<()> {
     println!("network id: {}", hex::encode(c.network.0));
     println!("valid from: {}", format_time(c.not_before));
     println!("valid until: {}", format_time(c.not_after));
+    println!(
+        "serial: {} (with the peer, its ring position: {})",
+        c.serial,
+        certified_position(&c.peer, c.serial).to_hex()
+    );
     let left = days_left(c.not_after, now);
     println!("days left: {}{}", left.max(0), if c.not_after < now { " (expired)" } else { "" });
     let mut keys: Vec<u8> = c.signatures.iter().map(|s| s.key).collect();

@@ -128,17 +128,9 @@ impl AdmissionKey {
     }
 }
 
-/// Sign a statement about `peer` with every key in `keys`; at least the
-/// network's threshold of distinct keys is required.
-pub fn sign(
-    network: &Network,
-    kind: Kind,
-    peer: PeerRef,
-    not_before: u64,
-    not_after: u64,
-    keys: &[AdmissionKey],
-) -> Result<Statement> {
-    let mut s = Statement::unsigned(kind, network.tag, peer, not_before, not_after);
+/// Sign statement `s` with every key in `keys`; at least the network's
+/// threshold of distinct keys is required.
+pub fn sign(network: &Network, mut s: Statement, keys: &[AdmissionKey]) -> Result<Statement> {
     let mut used: Vec<u8> = Vec::new();
     for k in keys {
         if !used.contains(&k.index) {

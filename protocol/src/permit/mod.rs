@@ -7,7 +7,9 @@
 //! digest that also names the network. This is Castro et al. 2002 §4.1's
 //! "certified nodeIds": an identity the admission authority vouched for,
 //! whose ring position it cannot choose — in this mode the position is a
-//! hash of the PeerId alone ([`crate::admission::certified_position`]).
+//! hash of the PeerId and the certificate's serial, a random number the
+//! authority picks when it signs ([`crate::admission::certified_position`]),
+//! so an operator cannot grind PeerIds for a position it wants.
 //!
 //! The certificate travels in every [`crate::NodeInfo`] that names the node
 //! (requests, responses, successor lists), so any node named in a Chord
@@ -99,6 +101,11 @@ pub struct Statement {
     pub not_before: u64,
     /// End of validity (a revocation: the revoked certificate's), UNIX seconds.
     pub not_after: u64,
+    /// A certificate: the authority's random number that, with the PeerId,
+    /// places the node on the ring (kept across renewals to keep the
+    /// position). A revocation: 0.
+    #[serde(default)]
+    pub serial: u64,
     /// The admission keys' signatures.
     pub signatures: Vec<KeySignature>,
 }
@@ -209,12 +216,14 @@ impl Statement {
         h.update(&self.peer.0);
         h.update(&self.not_before.to_be_bytes());
         h.update(&self.not_after.to_be_bytes());
+        h.update(&self.serial.to_be_bytes());
         *h.finalize().as_bytes()
     }
 
-    /// An unsigned statement; [`Statement::sign`] adds signatures.
+    /// An unsigned statement with serial 0; [`Statement::sign`] adds
+    /// signatures.
     pub fn unsigned(kind: Kind, network: NetworkTag, peer: PeerRef, not_before: u64, not_after: u64) -> Statement {
-        Statement { kind, network, peer, not_before, not_after, signatures: Vec::new() }
+        Statement { kind, network, peer, not_before, not_after, serial: 0, signatures: Vec::new() }
     }
 
     /// Add admission key `index`'s signature (`secret`: its 32-byte seed).

@@ -73,11 +73,15 @@ fn in_routing(c: &Chord, p: &PeerRef) -> bool {
 }
 
 #[test]
-fn certified_positions_are_the_identity_s_alone() {
+fn certified_positions_are_the_identity_s_and_serial_s_not_the_node_s_choice() {
     let a = good(2);
     let b = NodeInfo::certified(peer(2), Ticket { nonce: 77, prefix: Prefix::V4([1, 2, 3]) }, a.cert.clone(), vec![]);
     assert_eq!(a.id, b.id, "nonce and prefix do not move a certified node");
     assert_ne!(a.id, good(3).id);
+    let mut other = statement(Kind::Certificate, 2, &[0, 1], 30);
+    other.serial = 9;
+    let moved = NodeInfo::certified(peer(2), a.ticket, Some(Arc::new(other)), vec![]);
+    assert_ne!(a.id, moved.id, "the authority's serial places it");
 }
 
 #[test]
