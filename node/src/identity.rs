@@ -87,11 +87,18 @@ fn create(data_dir: &Path, path: &Path) -> Result<Keypair, IdentityError> {
     let key = Keypair::generate_ed25519();
     let write_err = |source| IdentityError::Write { path: path.to_path_buf(), source };
     let bytes = key.to_protobuf_encoding().map_err(|e| write_err(std::io::Error::other(e.to_string())))?;
-    // create_new: never clobber a key that appeared meanwhile.
-    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(write_err)?;
-    f.write_all(&bytes).map_err(write_err)?;
-    f.sync_all().map_err(write_err)?;
+    create_file(path, &bytes, 0o600).map_err(write_err)?;
     Ok(key)
+}
+
+/// Write `bytes` to a new file with permissions `mode` and sync it. Never
+/// overwrites: a file that exists (or appeared meanwhile) is an
+/// `AlreadyExists` error. Every file a node or its tools create in a data
+/// dir (keys, work, certificates, revocations) is written this way.
+pub fn create_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 #[cfg(test)]

@@ -4,10 +4,9 @@
 //! network, or one that does not verify, stops the node naming the file: it
 //! is never overwritten.
 
-use std::fs::{self, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::fs;
+use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -113,9 +112,7 @@ fn store(path: &Path, nonce: u64, rules: &Rules) -> Result<(), WorkError> {
         hex::encode(rules.network.0),
         rules.difficulty
     );
-    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(write_err)?;
-    f.write_all(text.as_bytes()).map_err(write_err)?;
-    f.sync_all().map_err(write_err)
+    crate::identity::create_file(path, text.as_bytes(), 0o600).map_err(write_err)
 }
 
 /// Search for the work on every core, logging progress every 10 s.

@@ -13,9 +13,8 @@ pub mod cli;
 pub mod network;
 
 use std::collections::HashSet;
-use std::fs::{self, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -70,16 +69,13 @@ pub fn write_new(path: &Path, text: &str) -> Result<()> {
 
 /// Write `text` to a new file with permissions `mode`, never over an existing one.
 pub fn write_new_mode(path: &Path, text: &str, mode: u32) -> Result<()> {
-    let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(|e| {
+    crate::identity::create_file(path, text.as_bytes(), mode).map_err(|e| {
         if e.kind() == ErrorKind::AlreadyExists {
             anyhow!("{} exists already; not overwritten", path.display())
         } else {
             anyhow!("cannot write {}: {e}", path.display())
         }
-    })?;
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
+    })
 }
 
 /// An admission secret key, as read from its file.

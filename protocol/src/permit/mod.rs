@@ -328,8 +328,7 @@ impl Statement {
 
 /// Generate a new admission key: (secret seed, public key).
 pub fn new_admission_key(seed: [u8; 32]) -> ([u8; 32], [u8; 32]) {
-    let key = SigningKey::from_bytes(&seed);
-    (seed, key.verifying_key().to_bytes())
+    (seed, public_of(&seed))
 }
 
 /// The public key of an admission secret seed.
@@ -500,7 +499,7 @@ impl Membership {
             return Ok(false);
         }
         if st.revoked.len() >= MAX_REVOCATIONS {
-            st.revoked.retain(|_, old| old.not_after.saturating_add(CLOCK_SKEW_SECS) >= now);
+            st.revoked.retain(|_, old| !outlived(old, now));
             if st.revoked.len() >= MAX_REVOCATIONS {
                 return Ok(false);
             }
@@ -534,6 +533,12 @@ impl Membership {
 
     /// Forget revocations of certificates that have expired anyway.
     pub fn prune(&self, now: u64) {
-        self.state().revoked.retain(|_, r| r.not_after.saturating_add(CLOCK_SKEW_SECS) >= now);
+        self.state().revoked.retain(|_, r| !outlived(r, now));
     }
+}
+
+/// Has the certificate a revocation ends expired anyway by `now` (with the
+/// skew allowance)? Then the revocation can be forgotten.
+fn outlived(r: &Revocation, now: u64) -> bool {
+    r.not_after.saturating_add(CLOCK_SKEW_SECS) < now
 }
