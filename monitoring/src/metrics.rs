@@ -20,7 +20,7 @@
 //! | `dhtr_ring_neighbours` | gauge | `kind` = predecessor, successors, fingers |
 //! | `dhtr_chord_requests_total` | counter | `direction` = in, out; `kind` |
 //! | `dhtr_chord_request_failures_total` | counter | `kind` |
-//! | `dhtr_lookup_answers_refused_total` | counter | `reason` = out_of_order, not_preceding, disowned, unconfirmed, unadmitted, contradicted |
+//! | `dhtr_lookup_answers_refused_total` | counter | `reason` = out_of_order, not_preceding, disowned, unconfirmed, unadmitted, contradicted, sparse |
 //! | `dhtr_neighbours_refused_total` | counter | |
 //! | `dhtr_admissions_refused_total` | counter | `reason` = work, prefix, not_admitted, certificate, expired, revoked |
 //! | `dhtr_admission_difficulty` | gauge | |
@@ -207,8 +207,8 @@ pub struct ChordRequestLabels {
 }
 
 /// Why a lookup answer was refused (`dhtr_lookup_answers_refused_total`).
-pub const REFUSAL_REASONS: [&str; 6] =
-    ["out_of_order", "not_preceding", "disowned", "unconfirmed", "unadmitted", "contradicted"];
+pub const REFUSAL_REASONS: [&str; 7] =
+    ["out_of_order", "not_preceding", "disowned", "unconfirmed", "unadmitted", "contradicted", "sparse"];
 
 /// Why a peer was not admitted (`dhtr_admissions_refused_total`).
 pub const ADMISSION_REASONS: [&str; 6] = ["work", "prefix", "not_admitted", "certificate", "expired", "revoked"];

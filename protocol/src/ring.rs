@@ -36,6 +36,14 @@ impl RingId {
         RingId(out)
     }
 
+    /// The id as a fraction of the ring, in [0, 1): a distance's share of
+    /// the ring (64 bits of precision, plenty for a density estimate).
+    pub fn fraction(&self) -> f64 {
+        let mut hi = [0u8; 8];
+        hi.copy_from_slice(&self.0[..8]);
+        u64::from_be_bytes(hi) as f64 / 18_446_744_073_709_551_616.0
+    }
+
     /// The id as two big-endian 128-bit halves (high, low).
     fn halves(&self) -> (u128, u128) {
         let mut hi = [0u8; 16];

@@ -100,6 +100,20 @@ impl Chord {
                 && distrust.allows(now, n)
         };
         loop {
+            // An answer whose list is far sparser than the densest seen is
+            // identities standing for each other ([`super::density`]).
+            // Every node such a list names stands for it: none of them is
+            // asked or believed in this lookup.
+            let sparse: Vec<Vec<NodeInfo>> = l
+                .answers()
+                .filter(|a| !l.refused.contains(&a.named.peer) && l.density.sparse(&key, &a.successors))
+                .map(|a| a.successors.clone())
+                .collect();
+            for list in sparse {
+                l.refused.extend(list.iter().map(|n| n.peer.clone()));
+                let Some(n) = list.into_iter().next() else { continue };
+                self.out.push_back(super::Output::Event(Event::AnswerRefused { peer: n, reason: Refusal::Sparse }));
+            }
             // A node this one distrusts ([`super::neighbours`]) is no answer.
             let answers: Vec<&Answer> =
                 l.answers().filter(|a| !l.refused.contains(&a.named.peer) && distrust.allows(now, &a.named)).collect();
@@ -177,19 +191,33 @@ impl Chord {
             l.dead.insert(from.peer.clone());
             return self.conclude(now, id);
         };
-        let key = l.key;
+        let (key, purpose) = (l.key, l.purpose);
         l.learn_all(predecessor.iter().chain(&successors), &self.routing.me);
         match check {
             Check::Closer(y) => {
-                if predecessor.as_ref().is_none_or(|p| key.in_open_closed(&p.id, &y.id)) {
-                    let list = own_list(from, successors, self.cfg.successors);
+                let owns = predecessor.as_ref().is_none_or(|p| key.in_open_closed(&p.id, &y.id))
+                    || self.holds_me(purpose, &key, &y, predecessor.as_ref());
+                let list = own_list(from, successors, self.cfg.successors);
+                if let Some(l) = self.lookups.get_mut(&id)
+                    && owns
+                {
+                    l.density.sample(&key, &list);
                     let hops = l.hops();
                     l.found.push(Answer { named: from.clone(), predecessor, successors: list, hops });
                 }
             }
             Check::Witness { node, against } => {
-                if !acknowledges(&key, &node, &successors, &against) {
-                    l.refused.insert(against.peer.clone());
+                // A witness whose own list is sparse stands for nobody but
+                // itself: it cannot contradict ([`super::density`]).
+                let sparse = self.lookups.get_mut(&id).is_some_and(|l| {
+                    let sparse = l.density.sparse(&node.id, &successors);
+                    l.density.sample(&node.id, &successors);
+                    sparse
+                });
+                if !sparse && !acknowledges(&key, &node, &successors, &against) {
+                    if let Some(l) = self.lookups.get_mut(&id) {
+                        l.refused.insert(against.peer.clone());
+                    }
                     self.emit(Event::AnswerRefused { peer: against, reason: Refusal::Contradicted });
                 }
             }

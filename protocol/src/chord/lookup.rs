@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use super::LookupError;
+use super::density::Density;
 use crate::node::{NodeInfo, PeerRef};
 use crate::ring::RingId;
 
@@ -127,6 +128,12 @@ pub(crate) struct Lookup {
     pub checks: u32,
     /// Requests sent for this lookup (every attempt counts).
     pub messages: u32,
+    /// The densest successor list seen ([`super::density`]).
+    pub density: Density,
+    /// Looking up my own id: the successors a node that named me as the
+    /// key's owner listed after me. My own list answers such a lookup; this
+    /// one shows whether mine is the ring's ([`super::search`]).
+    pub heard: Vec<NodeInfo>,
 }
 
 impl Lookup {
@@ -151,6 +158,8 @@ impl Lookup {
             checking: None,
             checks: 0,
             messages: 0,
+            density: Density::default(),
+            heard: Vec::new(),
         };
         for (i, s) in start.into_iter().enumerate() {
             l.add_candidate(i % n, s);

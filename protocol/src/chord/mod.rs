@@ -9,6 +9,7 @@
 
 mod admit;
 mod crosscheck;
+mod density;
 mod lookup;
 mod neighbours;
 mod requests;
@@ -532,10 +533,20 @@ impl Chord {
             // Every other self-check starts at a contact instead of my own
             // routing state (which cannot see past a split-off ring).
             let from_contact = (self.finger_ticks / SELF_CHECK_EVERY) % 2 == 1 && !self.contacts.is_empty();
-            let start = from_contact.then(|| {
+            // Otherwise it starts at my predecessor, the node the ring
+            // itself routes my id through last: if my successors are not the
+            // ring's (identities that captured them, [`density`]), it names
+            // the ring's.
+            let start = if from_contact {
                 self.next_contact = (self.next_contact + 1) % self.contacts.len();
-                vec![self.contacts[self.next_contact].clone()]
-            });
+                Some(vec![self.contacts[self.next_contact].clone()])
+            } else {
+                self.routing.predecessor.clone().map(|p| {
+                    let me = self.routing.me.id;
+                    let k = self.cfg.closer_nodes.max(2 * self.cfg.upkeep_paths);
+                    std::iter::once(p).chain(self.routing.closest_preceding(&me, k)).collect()
+                })
+            };
             let id = self.lookup_from(now, self.routing.me.id, Purpose::SelfCheck, start);
             if self.lookups.contains_key(&id) {
                 self.finger_lookup = Some(id);

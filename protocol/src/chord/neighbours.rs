@@ -18,6 +18,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::density::Density;
+use super::verify::clockwise;
 use super::{Chord, Event, RpcPurpose};
 use crate::node::{NodeInfo, PeerRef};
 use crate::wire::Request;
@@ -62,19 +64,36 @@ impl Chord {
         // cannot say; one whose predecessor lies between us tells me of a
         // closer successor.
         let acked = predecessor.as_ref().is_none_or(|p| p.same(&self.routing.me) || p.id.in_open(&me, &from.id));
+        // A successor whose list is far sparser than mine lists identities
+        // standing for each other, not the ring ([`super::density`]): its
+        // list is not taken, mine is kept. The successor itself stays: an
+        // honest node whose join or self-check such identities captured
+        // lists them until its self-check, which starts at me, its
+        // predecessor, hears my list and heals it ([`super::search`]).
+        let mut mine = Density::default();
+        mine.sample(&me, &self.routing.successors);
+        let sparse = mine.sparse(&from.id, &successors);
         if !self.acknowledged(now, &from, acked) {
             return;
         }
+        let successors = if sparse {
+            self.routing.successors.iter().filter(|n| !n.same(&from)).cloned().collect()
+        } else {
+            successors
+        };
         let mut candidates = Vec::with_capacity(successors.len() + 2);
         // If the successor's predecessor sits between us, it is our new successor.
         if let Some(x) = predecessor.filter(|x| x.id.in_open(&me, &from.id)) {
             candidates.push(x);
         }
-        candidates.push(from);
         // Only the part of its list before me: what follows has wrapped
         // around the ring and would re-import nodes between me and my
         // successor that it has not yet noticed are dead (small rings).
-        candidates.extend(successors.into_iter().take_while(|n| !n.same(&self.routing.me)));
+        // Nor anything past a break in its clockwise order, or past me
+        // when I am not listed: it would sort in before my successor.
+        let from_id = from.id;
+        candidates.push(from);
+        candidates.extend(clockwise(&from_id, successors).take_while(|n| n.id.in_open(&from_id, &me)));
         candidates.retain(|n| self.trusted(now, n));
         let changed = self.routing.set_successors(candidates);
         let succ = self.routing.successor().clone();

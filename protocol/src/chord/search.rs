@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::density::Density;
 use super::lookup::{Lookup, Purpose, Step};
 use super::{Chord, Event, LookupError, LookupId, LookupResult, Output, RpcPurpose};
 use crate::node::NodeInfo;
@@ -47,6 +48,8 @@ impl Chord {
         // What I know of the ring takes part in the cross-check.
         let r = &self.routing;
         l.learn_all(r.successors.iter().chain(&r.predecessor).chain(r.fingers.iter().flatten()), &r.me);
+        // So does how dense it is: my own list is the first sample.
+        l.density.sample(&r.me.id, &r.successors);
         let ready: Vec<usize> = (1..l.paths.len()).filter(|&p| l.ready(p)).collect();
         self.lookups.insert(id, l);
         // Path 0 always: with no start node at all it ends the lookup.
@@ -134,9 +137,29 @@ impl Chord {
                 // node that joined with a wrong successor is found in one
                 // lookup instead of one node per stabilization round. The
                 // answering node learned me from the request itself.
-                if let Ok(r) = result {
-                    let found = r.successors.into_iter().filter(|n| self.trusted(now, n));
-                    let merged: Vec<NodeInfo> = self.routing.successors.iter().cloned().chain(found).collect();
+                //
+                // If my own list is far sparser than the one found, it is
+                // not the ring but identities standing for each other (a
+                // join or a stabilization they captured, [`super::density`]):
+                // the list found replaces it instead.
+                // The node that named me as the owner of my id listed my
+                // successors as it sees them ([`Lookup::heard`]): unconfirmed,
+                // they only ever replace a captured list.
+                let heard: Vec<NodeInfo> = l.heard.iter().filter(|n| self.trusted(now, n)).cloned().collect();
+                if let Some(found) = result.ok().map(|r| r.successors.into_iter().filter(|n| self.trusted(now, n))) {
+                    let found: Vec<NodeInfo> = found.collect();
+                    let me = self.routing.me.id;
+                    let mine = &self.routing.successors;
+                    let (mut by_found, mut by_heard) = (Density::default(), Density::default());
+                    by_found.sample(&me, &found);
+                    by_heard.sample(&me, &heard);
+                    let merged: Vec<NodeInfo> = if by_found.sparse(&me, mine) {
+                        found
+                    } else if by_heard.sparse(&me, mine) {
+                        heard
+                    } else {
+                        mine.iter().cloned().chain(found).collect()
+                    };
                     if self.routing.set_successors(merged) {
                         self.stabilize_at = now;
                         self.emit(Event::NeighboursChanged);

@@ -24,7 +24,7 @@
 
 use std::time::Instant;
 
-use super::lookup::Answer;
+use super::lookup::{Answer, Purpose};
 use super::{Chord, Event, LookupId, RpcPurpose};
 use crate::node::NodeInfo;
 use crate::ring::RingId;
@@ -47,6 +47,10 @@ pub enum Refusal {
     /// Another answer's evidence says the named node is not on the ring: a
     /// node before the key does not list it ([`super::crosscheck`]).
     Contradicted,
+    /// The named node's successor list is far sparser than the other lists
+    /// the lookup saw: identities standing for each other, not the ring
+    /// ([`super::density`]).
+    Sparse,
 }
 
 impl Refusal {
@@ -65,23 +69,33 @@ impl Refusal {
             Refusal::Unconfirmed => "unconfirmed",
             Refusal::Unadmitted => "unadmitted",
             Refusal::Contradicted => "contradicted",
+            Refusal::Sparse => "sparse",
         }
     }
 }
 
 /// A node's answer for the key: `named` followed by its own successor
-/// list, without repeats, at most `r` long.
+/// list, at most `r` long, cut where the list stops going clockwise from
+/// `named` (a repeat, or a wrap past it): what follows would sort in before
+/// entries it came after.
 pub(crate) fn own_list(named: &NodeInfo, successors: Vec<NodeInfo>, r: usize) -> Vec<NodeInfo> {
     let mut list = vec![named.clone()];
-    for n in successors {
-        if list.len() >= r {
-            break;
-        }
-        if !list.iter().any(|m| m.same(&n)) {
-            list.push(n);
-        }
-    }
+    list.extend(clockwise(&named.id, successors).take(r.saturating_sub(1)));
     list
+}
+
+/// The entries of `list` that follow `from` clockwise in order, up to the
+/// first that does not (a repeat, `from` itself, or one wrapping past it).
+pub(crate) fn clockwise(from: &RingId, list: Vec<NodeInfo>) -> impl Iterator<Item = NodeInfo> {
+    let from = *from;
+    let mut last = RingId::ZERO;
+    list.into_iter().map_while(move |n| {
+        let d = from.distance_to(&n.id);
+        (d > last).then(|| {
+            last = d;
+            n
+        })
+    })
 }
 
 /// The form check of a `Successors` answer from `responder` for `key`.
@@ -120,10 +134,14 @@ impl Chord {
         let hops = path.hops;
         let first = successors[0].clone();
         if first.same(&self.routing.me) {
+            if l.heard.is_empty() {
+                l.heard = successors[1..].to_vec();
+            }
             // We are named: our own state says whether the key is ours.
             return match self.routing.local_successors(&key) {
                 Some(own) if own.first().is_some_and(|n| n.same(&self.routing.me)) => {
                     let predecessor = self.routing.predecessor.clone();
+                    l.density.sample(&key, &own);
                     let answer = Answer { named: first, predecessor, successors: own, hops };
                     self.path_ended(now, id, p, Ok(answer))
                 }
@@ -143,25 +161,49 @@ impl Chord {
 
     /// The named first successor's own view: its predecessor and successors.
     pub(super) fn on_confirm(&mut self, now: Instant, id: LookupId, p: usize, named: &NodeInfo, response: Response) {
-        let Some(l) = self.lookups.get_mut(&id) else { return };
-        let key = l.key;
+        let Some((key, purpose)) = self.lookups.get(&id).map(|l| (l.key, l.purpose)) else { return };
         let Response::Neighbours { predecessor, successors } = response else {
             return self.unconfirmed(now, id, p, named);
         };
         // A node without a predecessor (just joined, or its predecessor
-        // failed) cannot say; its answer stands. Looking up my own id (a
-        // join, a self-check), a node that already holds me as its
-        // predecessor (it learned me from my own requests) is my successor.
-        let mine = key == self.routing.me.id && predecessor.as_ref().is_some_and(|p| p.same(&self.routing.me));
+        // failed) cannot say; its answer stands. Looking up my own id, a
+        // node that holds me as its predecessor is my successor: but only
+        // one I already know as such ([`Chord::holds_me`]).
+        let mine = self.holds_me(purpose, &key, named, predecessor.as_ref());
         if !mine && predecessor.as_ref().is_some_and(|p| !key.in_open_closed(&p.id, &named.id)) {
             self.emit(Event::AnswerRefused { peer: named.clone(), reason: Refusal::Disowned });
             return self.advance_lookup(now, id, p);
         }
+        let Some(l) = self.lookups.get_mut(&id) else { return };
         l.learn_all(predecessor.iter().chain(&successors), &self.routing.me);
         let list = own_list(named, successors, self.cfg.successors);
+        l.density.sample(&key, &list);
         let hops = l.paths.get(p).map_or(0, |p| p.hops);
         let answer = Answer { named: named.clone(), predecessor, successors: list, hops };
         self.path_ended(now, id, p, Ok(answer));
+    }
+
+    /// Does `named`, saying its predecessor is `predecessor`, own `key` as
+    /// my successor? Only when `key` is my own id, it names me, and it is
+    /// a node I know that from: an honest node holds me as its predecessor
+    /// only after I notified it, and I notify only my successor. A node
+    /// outside my successor list that claims to hold me is a made-up
+    /// identity answering every asker alike (or a stale former successor,
+    /// which stabilization finds again through my successor): believing it
+    /// would make it my first successor, whose list then replaces mine.
+    /// A join may believe it: a node that rejoins has no successors yet,
+    /// and its old successor still holds it.
+    pub(super) fn holds_me(
+        &self,
+        purpose: Purpose,
+        key: &RingId,
+        named: &NodeInfo,
+        predecessor: Option<&NodeInfo>,
+    ) -> bool {
+        let me = &self.routing.me;
+        *key == me.id
+            && predecessor.is_some_and(|p| p.same(me))
+            && (purpose == Purpose::Join || self.routing.successors.iter().any(|s| s.same(named)))
     }
 
     /// The named first successor did not answer: try the next candidate.
@@ -223,18 +265,22 @@ mod tests {
         std::iter::from_fn(|| c.poll_output()).collect()
     }
 
+    /// The first `FindSuccessor` in `out` (sent to `to`, if given).
+    fn find_successor_sent(out: &[Output], to: Option<&NodeInfo>) -> Option<(crate::chord::RequestId, NodeInfo)> {
+        out.iter().find_map(|o| match o {
+            Output::Send { id, to: t, request: Request::FindSuccessor { .. } } if to.is_none_or(|to| to.same(t)) => {
+                Some((*id, t.clone()))
+            }
+            _ => None,
+        })
+    }
+
     /// Start a lookup of the setup's key; s is asked; s answers `response`.
     fn ask(st: &mut Setup, response: Response) -> (LookupId, Vec<Output>) {
         let now = Instant::now();
         let id = st.chord.start_lookup(now, st.key);
         let out = drain(&mut st.chord);
-        let rid = out
-            .iter()
-            .find_map(|o| match o {
-                Output::Send { id, to, request: Request::FindSuccessor { .. } } if to.same(&st.s) => Some(*id),
-                _ => None,
-            })
-            .expect("s asked");
+        let (rid, _) = find_successor_sent(&out, Some(&st.s)).expect("s asked");
         st.chord.handle(now, Input::Response { id: rid, responder: st.s.ticket, response });
         (id, drain(&mut st.chord))
     }
@@ -344,6 +390,70 @@ mod tests {
         assert_eq!(lies, vec![(st.s.clone(), Refusal::OutOfOrder)]);
         assert!(Refusal::OutOfOrder.is_lie());
         assert!(matches!(done(&out, id), Some(Err(LookupError::Exhausted))));
+    }
+
+    /// Answer request `rid` of `st`'s chord with `response` from `from`.
+    fn reply(st: &mut Setup, rid: crate::chord::RequestId, from: &NodeInfo, response: Response) -> Vec<Output> {
+        st.chord.handle(Instant::now(), Input::Response { id: rid, responder: from.ticket, response });
+        drain(&mut st.chord)
+    }
+
+    #[test]
+    fn a_stranger_claiming_to_hold_me_is_not_my_successor() {
+        // A self-check (my own id) reaches s, which names a node between
+        // me and s; that node says I am its predecessor. Only a node
+        // already in my successor list may say so: this one is an
+        // identity answering every asker alike.
+        let mut st = setup();
+        let now = Instant::now();
+        let me = st.chord.me().clone();
+        let mut between: Vec<NodeInfo> = (60..=255).map(node).filter(|n| n.id.in_open(&me.id, &st.s.id)).collect();
+        between.sort_by_key(|n| me.id.distance_to(&n.id));
+        let ghost = between.first().cloned().expect("a node between me and s");
+        let id = st.chord.lookup_from(now, me.id, crate::chord::lookup::Purpose::SelfCheck, Some(vec![st.s.clone()]));
+        let out = drain(&mut st.chord);
+        let (rid, _) = find_successor_sent(&out, Some(&st.s)).expect("s asked");
+        let s = st.s.clone();
+        let out = reply(&mut st, rid, &s, Response::Successors { successors: vec![ghost.clone()] });
+        let rid = confirm_request(&out, &ghost).expect("the named node is asked");
+        let claim = Response::Neighbours { predecessor: Some(me.clone()), successors: vec![st.s.clone()] };
+        let out = reply(&mut st, rid, &ghost, claim.clone());
+        assert_eq!(refused(&out), vec![Refusal::Disowned]);
+        assert!(!st.chord.successors().iter().any(|n| n.same(&ghost)));
+        let _ = id;
+        // My own successor saying the same is believed.
+        let p = st.chord.predecessor().cloned().expect("a predecessor");
+        let id = st.chord.lookup_from(now, me.id, crate::chord::lookup::Purpose::SelfCheck, Some(vec![p.clone()]));
+        let out = drain(&mut st.chord);
+        let (rid, _) = find_successor_sent(&out, None).expect("asked");
+        let out = reply(&mut st, rid, &p, Response::Successors { successors: vec![s.clone()] });
+        let rid = confirm_request(&out, &s).expect("s is asked");
+        let out = reply(&mut st, rid, &s, Response::Neighbours { predecessor: Some(me), successors: Vec::new() });
+        assert!(refused(&out).is_empty(), "{out:?}");
+        let _ = id;
+    }
+
+    #[test]
+    fn an_answer_whose_list_is_far_sparser_than_mine_is_refused() {
+        let mut st = setup();
+        let me = st.chord.me().clone();
+        // My list: my eight successors, dense (as on a 254-node ring).
+        let mut ring: Vec<NodeInfo> = (2..=255).map(node).collect();
+        ring.sort_by_key(|n| me.id.distance_to(&n.id));
+        st.chord.routing.set_successors(ring[..8].to_vec());
+        st.chord.cfg.lookup_paths = 1;
+        let now = Instant::now();
+        let id = st.chord.start_lookup(now, st.key);
+        let out = drain(&mut st.chord);
+        let (rid, hop) = find_successor_sent(&out, None).expect("a hop asked");
+        // The hop names the owner; the owner lists one node, far around the ring.
+        let t = st.after[0].clone();
+        let far = ring.last().cloned().unwrap();
+        let out = reply(&mut st, rid, &hop, Response::Successors { successors: vec![t.clone()] });
+        let rid = confirm_request(&out, &t).expect("t is asked");
+        let out = reply(&mut st, rid, &t, Response::Neighbours { predecessor: Some(hop), successors: vec![far] });
+        assert!(refused(&out).contains(&Refusal::Sparse), "{out:?}");
+        assert!(!matches!(done(&out, id), Some(Ok(_))), "a sparse answer is not the result: {out:?}");
     }
 
     #[test]
