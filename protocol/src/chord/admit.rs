@@ -228,6 +228,7 @@ impl Chord {
                     self.on_check(now, lid, &to, response);
                 }
             }
+            (RpcPurpose::Vouch, Response::Neighbours { predecessor, .. }) => self.on_vouch(now, &to, predecessor),
             (RpcPurpose::CheckPredecessor, Response::Ack) => self.pinging = false,
             (RpcPurpose::Notify, Response::Ack) => {}
             (RpcPurpose::Leave, Response::Ack) => self.leave_step(),

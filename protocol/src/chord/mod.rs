@@ -235,6 +235,9 @@ pub(super) enum RpcPurpose {
     Confirm(LookupId, usize),
     /// A cross-check question of a lookup.
     Check(LookupId),
+    /// Asking my second successor whether it holds my first as its
+    /// predecessor ([`neighbours`]).
+    Vouch,
     Leave,
 }
 
@@ -585,7 +588,7 @@ impl Chord {
             RpcPurpose::Stabilize => self.routing.evict(peer),
             RpcPurpose::CheckPredecessor => self.routing.clear_predecessor(peer),
             RpcPurpose::Lookup(..) | RpcPurpose::Confirm(..) | RpcPurpose::Check(_) => self.routing.evict_finger(peer),
-            RpcPurpose::Notify | RpcPurpose::Leave => false,
+            RpcPurpose::Notify | RpcPurpose::Leave | RpcPurpose::Vouch => false,
         };
         if forgotten {
             self.emit(Event::PeerFailed(rpc.to.clone()));
@@ -598,6 +601,7 @@ impl Chord {
             }
             RpcPurpose::CheckPredecessor => self.pinging = false,
             RpcPurpose::Notify => {}
+            RpcPurpose::Vouch => self.distrust.vouch_failed(),
             RpcPurpose::Lookup(lid, p) => {
                 if let Some(l) = self.lookups.get_mut(&lid)
                     && l.awaits(p, &rpc.to.peer)

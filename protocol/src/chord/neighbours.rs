@@ -40,6 +40,35 @@ const MAX_DISTRUSTED: usize = 4096;
 pub(super) struct Distrust {
     until: HashMap<PeerRef, Instant>,
     unacked: Option<(PeerRef, u8)>,
+    /// The successor whose list was sparse, and for how many rounds in a row.
+    sparse: Option<(PeerRef, u8)>,
+    /// The first successor my second is being asked about.
+    vouching: Option<PeerRef>,
+    /// The first successor my second did not hold as its predecessor, and
+    /// for how many rounds in a row.
+    unvouched: Option<(PeerRef, u8)>,
+}
+
+impl Distrust {
+    /// The question to my second successor went unanswered: ask again
+    /// next round.
+    pub(super) fn vouch_failed(&mut self) {
+        self.vouching = None;
+    }
+}
+
+/// Count one more round for `s` in `slot` (restarting for another peer).
+fn count(slot: &mut Option<(PeerRef, u8)>, s: &NodeInfo) -> u8 {
+    match slot {
+        Some((peer, n)) if *peer == s.peer => {
+            *n = n.saturating_add(1);
+            *n
+        }
+        slot => {
+            *slot = Some((s.peer.clone(), 1));
+            1
+        }
+    }
 }
 
 impl Distrust {
@@ -66,15 +95,23 @@ impl Chord {
         let acked = predecessor.as_ref().is_none_or(|p| p.same(&self.routing.me) || p.id.in_open(&me, &from.id));
         // A successor whose list is far sparser than mine lists identities
         // standing for each other, not the ring ([`super::density`]): its
-        // list is not taken, mine is kept. The successor itself stays: an
-        // honest node whose join or self-check such identities captured
-        // lists them until its self-check, which starts at me, its
-        // predecessor, hears my list and heals it ([`super::search`]).
+        // list is not taken, mine is kept, and after [`UNACKED_ROUNDS`]
+        // such rounds it is dropped, but not distrusted: an honest node
+        // whose join such identities captured lists them too, and comes
+        // back with its next ping to me, its predecessor; its self-check,
+        // which starts at me, hears my list and heals it
+        // ([`super::search`]). One of the identities never pings.
         let mut mine = Density::default();
         mine.sample(&me, &self.routing.successors);
         let sparse = mine.sparse(&from.id, &successors);
         if !self.acknowledged(now, &from, acked) {
             return;
+        }
+        if !sparse {
+            self.distrust.sparse = None;
+        } else if count(&mut self.distrust.sparse, &from) >= UNACKED_ROUNDS {
+            self.distrust.sparse = None;
+            return self.drop_successor(now, from);
         }
         let successors = if sparse {
             self.routing.successors.iter().filter(|n| !n.same(&from)).cloned().collect()
@@ -97,11 +134,53 @@ impl Chord {
         candidates.retain(|n| self.trusted(now, n));
         let changed = self.routing.set_successors(candidates);
         let succ = self.routing.successor().clone();
-        self.send(now, succ, Request::Notify, RpcPurpose::Notify);
+        self.send(now, succ.clone(), Request::Notify, RpcPurpose::Notify);
+        // My second successor vouches for my first.
+        if let Some(second) = self.routing.successors.get(1).cloned()
+            && self.distrust.vouching.is_none()
+        {
+            self.distrust.vouching = Some(succ.peer);
+            self.send(now, second, Request::GetNeighbours, RpcPurpose::Vouch);
+        }
         self.emit(Event::StabilizationRound);
         if changed {
             self.emit(Event::NeighboursChanged);
         }
+    }
+
+    /// My second successor `from` answered: its predecessor should be my
+    /// first successor (or a node between them, which my first will learn
+    /// of). A first successor on the ring notifies my second every round,
+    /// so after [`UNACKED_ROUNDS`] rounds without it, it is not on the
+    /// ring as it claims: an identity that names whoever asks as its
+    /// predecessor passes my own acknowledgement test but not this one.
+    /// It is dropped, not distrusted: an honest node whose own successor
+    /// list such identities captured fails the test too, and comes back
+    /// with its next ping to me.
+    pub(super) fn on_vouch(&mut self, now: Instant, from: &NodeInfo, predecessor: Option<NodeInfo>) {
+        let Some(asked) = self.distrust.vouching.take() else { return };
+        let (Some(first), Some(second)) = (self.routing.successors.first(), self.routing.successors.get(1)) else {
+            return;
+        };
+        if first.peer != asked || !second.same(from) {
+            return;
+        }
+        let first = first.clone();
+        let vouched = predecessor.as_ref().is_none_or(|p| p.same(&first) || p.id.in_open(&first.id, &from.id));
+        if vouched {
+            self.distrust.unvouched = None;
+        } else if count(&mut self.distrust.unvouched, &first) >= UNACKED_ROUNDS {
+            self.distrust.unvouched = None;
+            self.drop_successor(now, first);
+        }
+    }
+
+    /// Drop successor `s` (not distrusted) and go on with the next.
+    fn drop_successor(&mut self, now: Instant, s: NodeInfo) {
+        self.routing.evict(&s.peer);
+        self.emit(Event::NeighbourRefused { peer: s });
+        self.emit(Event::NeighboursChanged);
+        self.successor_lost(now);
     }
 
     /// Count one stabilization round in which successor `s` did (`acked`)
@@ -112,16 +191,7 @@ impl Chord {
             self.distrust.unacked = None;
             return true;
         }
-        let rounds = match &mut self.distrust.unacked {
-            Some((peer, n)) if *peer == s.peer => {
-                *n = n.saturating_add(1);
-                *n
-            }
-            slot => {
-                *slot = Some((s.peer.clone(), 1));
-                1
-            }
-        };
+        let rounds = count(&mut self.distrust.unacked, s);
         if rounds < UNACKED_ROUNDS {
             return true;
         }
@@ -151,5 +221,76 @@ impl Chord {
     /// May `n` enter the routing state or a lookup's answer?
     pub(super) fn trusted(&self, now: Instant, n: &NodeInfo) -> bool {
         self.distrust.allows(now, n)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::super::tests::{drain, node};
+    use super::super::{Config, Input, Output};
+    use super::*;
+    use crate::wire::Response;
+
+    /// Me, my first successor `first` and the ring after it; stabilization
+    /// rounds where `first` acknowledges me and my second successor says
+    /// who its predecessor is (`second_pred`).
+    fn rounds(second_pred: impl Fn(&NodeInfo, &NodeInfo) -> NodeInfo, n: usize) -> (Chord, NodeInfo, Vec<Output>) {
+        let me = node(1);
+        let mut ring: Vec<NodeInfo> = (2..40).map(node).collect();
+        ring.sort_by_key(|n| me.id.distance_to(&n.id));
+        let first = ring[0].clone();
+        let after: Vec<NodeInfo> = ring[1..8].to_vec();
+        let mut now = Instant::now();
+        let mut chord = Chord::new(me.clone(), Config::default(), now);
+        chord.routing.set_successors(ring[..8].to_vec());
+        chord.routing.predecessor = ring.last().cloned();
+        let mut events = Vec::new();
+        for _ in 0..n {
+            now += Duration::from_secs(1);
+            chord.handle(now, Input::Timeout);
+            let mut pending = drain(&mut chord);
+            while let Some(o) = pending.pop() {
+                let Output::Send { id, to, request } = o else {
+                    events.push(o);
+                    continue;
+                };
+                let response = match request {
+                    Request::GetNeighbours if to.same(&first) => {
+                        Response::Neighbours { predecessor: Some(me.clone()), successors: after.clone() }
+                    }
+                    Request::GetNeighbours => {
+                        Response::Neighbours { predecessor: Some(second_pred(&me, &first)), successors: Vec::new() }
+                    }
+                    _ => continue,
+                };
+                chord.handle(now, Input::Response { id, responder: to.ticket, response });
+                pending.extend(drain(&mut chord));
+            }
+        }
+        (chord, first, events)
+    }
+
+    fn refused(out: &[Output]) -> usize {
+        out.iter().filter(|o| matches!(o, Output::Event(Event::NeighbourRefused { .. }))).count()
+    }
+
+    #[test]
+    fn a_first_successor_my_second_does_not_know_is_dropped() {
+        // It names me as its predecessor (as an identity answering every
+        // asker would), but my second successor never heard of it.
+        let (chord, first, out) = rounds(|me, _| me.clone(), 2 + usize::from(UNACKED_ROUNDS));
+        assert!(!chord.successors().iter().any(|n| n.same(&first)), "dropped");
+        assert_eq!(refused(&out), 1);
+        assert!(chord.trusted(Instant::now(), &first), "not distrusted: an honest node pings its way back");
+    }
+
+    #[test]
+    fn a_first_successor_my_second_holds_as_predecessor_stays() {
+        let (chord, first, out) = rounds(|_, first| first.clone(), 2 + usize::from(UNACKED_ROUNDS));
+        assert!(chord.successors().first().is_some_and(|n| n.same(&first)));
+        assert_eq!(refused(&out), 0);
     }
 }

@@ -38,9 +38,6 @@ use attack::{Attack, Attacker};
 use client::Queries;
 use oracle::Oracle;
 
-/// Contacts a node knows besides the node it joins through.
-const EXTRA_CONTACTS: usize = 2;
-
 /// Unix time of the simulation's start (the ledger stamps blocks with it).
 const UNIX_START: u64 = 1_800_000_000;
 /// How long a records request waits before it counts as failed (the
@@ -522,15 +519,6 @@ impl NodeSim {
             return self.drain(i);
         }
         let info = self.nodes[live[self.kit.rng.random_range(0..live.len())]].info.clone();
-        // Like a node configured with several bootstrap peers: two more
-        // random nodes it knows, where its self-checks start in turn (a
-        // node that joined through an attacker finds the ring through them).
-        for _ in 0..EXTRA_CONTACTS {
-            let c = self.nodes[live[self.kit.rng.random_range(0..live.len())]].info.clone();
-            if let Some(core) = self.nodes[i].core.as_mut() {
-                core.add_contact(c);
-            }
-        }
         self.input(i, Input::Join(info));
     }
 
