@@ -24,6 +24,8 @@ use crate::transport::FreshPorts;
 pub struct Behaviour {
     /// Connection limits (total, per peer, pending).
     pub limits: connection_limits::Behaviour,
+    /// Inbound connections per address prefix, banned prefixes.
+    pub gate: crate::gate::Behaviour,
     /// Chord requests and responses (`/dhtr/<network>/chord/1`).
     pub chord: request_response::Behaviour<Codec<ChordWire>>,
     /// Ledger messages between committee members (`/dhtr/<network>/ledger/1`).
@@ -56,12 +58,21 @@ pub fn build_swarm(key: Keypair, settings: &Settings, registry: &mut Registry) -
     let l = &settings.limits;
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established(Some(l.max_connections))
+        // Slots a flood of inbound connections cannot take ([`crate::gate`]).
+        .with_max_established_incoming(Some(l.max_connections - l.reserved_outbound))
         .with_max_established_per_peer(Some(l.max_connections_per_peer))
         .with_max_pending_incoming(Some(l.max_pending_incoming))
         .with_max_pending_outgoing(Some(l.max_pending_outgoing));
     // libp2p's own timeout is a backstop; the Chord core's RPC timer decides.
     let rr_timeout = settings.chord.rpc_timeout * u32::from(settings.chord.rpc_attempts) + Duration::from_secs(1);
     let identify_version = identify_protocol(settings);
+    let denied = prometheus_client::metrics::family::Family::default();
+    registry.register(
+        "dhtr_connections_denied",
+        "Inbound connections refused before their handshake: reason prefix_full (the address prefix holds its share) or prefix_banned",
+        denied.clone(),
+    );
+    let gate = crate::gate::Behaviour::new(settings.inbound_per_prefix, denied);
     let idle = Duration::from_secs(l.idle_connection_timeout_secs);
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
@@ -80,6 +91,7 @@ pub fn build_swarm(key: Keypair, settings: &Settings, registry: &mut Registry) -
         .with_bandwidth_metrics(registry)
         .with_behaviour(|key| Behaviour {
             limits: connection_limits::Behaviour::new(limits),
+            gate,
             chord: request_response::Behaviour::with_codec(
                 Codec::default(),
                 [(chord_protocol, ProtocolSupport::Full)],

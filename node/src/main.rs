@@ -6,6 +6,7 @@ mod codec;
 mod config;
 mod dns;
 mod driver;
+mod gate;
 mod handle;
 mod identity;
 mod ledger;

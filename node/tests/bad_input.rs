@@ -226,6 +226,59 @@ fn garbage_ledger_messages_are_dropped_counted_and_well_formed_ones_still_handle
     node.assert_alive();
 }
 
+/// A flood of connections from one address prefix (eclipse resistance,
+/// issue 9): ten identities on 127.0.0.0/24 dial a node that lets one
+/// prefix hold three inbound connections. Three are served; the rest are
+/// refused before their handshake and counted; the node keeps serving.
+#[test]
+fn a_flood_of_connections_from_one_prefix_gets_only_its_share() {
+    let dir = tempdir();
+    let data_dir = dir.path().join("node");
+    let peer_id: PeerId = read_identity(&data_dir).0.parse().expect("dhtr id prints a valid peer id");
+    let config = dir.path().join("dhtr.toml");
+    fs::write(&config, "[limits]\nmax_inbound_per_prefix = 3\n").unwrap();
+    let listen = "/ip4/127.0.0.53/tcp/4203";
+    let http = "127.0.0.53:9475";
+    let mut args = run_args(&data_dir, listen, http);
+    args.extend(["--config".to_owned(), config.display().to_string()]);
+    let mut node = Proc::start(dir.path(), "node", &args);
+    node.wait_for_http(http);
+    let addr: Multiaddr = format!("{listen}/p2p/{peer_id}").parse().unwrap();
+    let network = dhtr_protocol::NetworkTag(read_network_id(&data_dir));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let outcomes = rt.block_on(async {
+        // Each client keeps its connection open (its swarm lives on).
+        let mut clients = Vec::new();
+        let mut outcomes = Vec::new();
+        for _ in 0..10 {
+            let mut c = RawClient::speaking(CHORD_PROTOCOL);
+            let me = dhtr_protocol::PeerRef(c.swarm.local_peer_id().to_bytes());
+            let nonce = (0..).find(|&n| dhtr_protocol::admission::work_bits(&network, &me, n) >= 12).unwrap();
+            let ticket = dhtr_protocol::Ticket { nonce, prefix: dhtr_protocol::Prefix::V4([127, 0, 0]) };
+            let ping = dhtr_protocol::WireRequest {
+                sender_ticket: ticket,
+                sender_addrs: vec![],
+                sender_cert: None,
+                body: dhtr_protocol::Request::Ping,
+            };
+            let bytes = dhtr_protocol::wire::encode(&ping, dhtr_protocol::wire::MAX_REQUEST_BYTES).unwrap();
+            outcomes.push(c.exchange(peer_id, &addr, bytes).await);
+            clients.push(c);
+        }
+        outcomes
+    });
+    let served = outcomes.iter().filter(|o| matches!(o, Outcome::Response(_))).count();
+    for (k, o) in outcomes.iter().enumerate() {
+        println!("client {k}: {o}");
+    }
+    assert_eq!(served, 3, "one prefix holds three inbound connections");
+    node.assert_alive();
+    let metrics = http_get(&format!("http://{http}/metrics"));
+    let denied = metric(&metrics, "dhtr_connections_denied_total{reason=\"prefix_full\"}");
+    assert!(denied.is_some_and(|d| d >= 7.0), "refusals counted: {denied:?}");
+    assert_eq!(metric(&metrics, "dhtr_connections_denied_total{reason=\"prefix_banned\"}"), Some(0.0));
+}
+
 // ---------------------------------------------------------------------------
 // 2. Startup errors that name their cause
 // ---------------------------------------------------------------------------

@@ -157,7 +157,17 @@ pub struct LimitsSection {
     pub max_pending_outgoing: u32,
     /// Seconds an idle connection is kept open.
     pub idle_connection_timeout_secs: u64,
+    /// Most inbound connections from one address prefix (/24, /48). Unset:
+    /// [`DEFAULT_INBOUND_PER_PREFIX`] where the network has prefix limits,
+    /// none where it has not (a loopback or lab network).
+    pub max_inbound_per_prefix: Option<u32>,
+    /// Connection slots only outbound connections (chosen by this node:
+    /// its ring neighbours) may take.
+    pub reserved_outbound: u32,
 }
+
+/// Inbound connections one prefix may hold by default.
+pub const DEFAULT_INBOUND_PER_PREFIX: u32 = 8;
 
 impl Default for LimitsSection {
     fn default() -> Self {
@@ -167,6 +177,8 @@ impl Default for LimitsSection {
             max_pending_incoming: 64,
             max_pending_outgoing: 64,
             idle_connection_timeout_secs: 60,
+            max_inbound_per_prefix: None,
+            reserved_outbound: 32,
         }
     }
 }

@@ -105,6 +105,9 @@ pub struct Settings {
     pub chord: dhtr_protocol::Config,
     /// Connection limits.
     pub limits: LimitsSection,
+    /// Most inbound connections from one address prefix, `None` for no
+    /// limit ([`crate::gate`]).
+    pub inbound_per_prefix: Option<u32>,
     /// The ledger's tuning.
     pub ledger: dhtr_ledger::chunks::ChunksConfig,
     /// Sync ledger writes to disk.
@@ -305,6 +308,19 @@ impl Settings {
         if l.max_connections == 0 || l.max_connections_per_peer == 0 {
             bail!("config keys `limits.max_connections` and `limits.max_connections_per_peer` must be at least 1");
         }
+        if l.reserved_outbound >= l.max_connections {
+            bail!(
+                "config key `limits.reserved_outbound` = {}: it must be below `limits.max_connections` ({})",
+                l.reserved_outbound,
+                l.max_connections
+            );
+        }
+        if l.max_inbound_per_prefix == Some(0) {
+            bail!("config key `limits.max_inbound_per_prefix` must be at least 1");
+        }
+        let inbound_per_prefix = l
+            .max_inbound_per_prefix
+            .or_else(|| (admission.per_prefix_routing != u8::MAX).then_some(file::DEFAULT_INBOUND_PER_PREFIX));
         let lg = &f.ledger;
         if !(50..=600_000).contains(&lg.view_timeout_ms) {
             bail!("config key `ledger.view_timeout_ms` = {}: it must be between 50 and 600000", lg.view_timeout_ms);
@@ -369,6 +385,7 @@ impl Settings {
             test_liar: o.test_liar,
             chord,
             limits: f.limits,
+            inbound_per_prefix,
             ledger,
             ledger_fsync: f.ledger.fsync,
             dns,
@@ -455,6 +472,8 @@ mod tests {
     fn a_test_network_says_so_and_its_parameters_make_its_id() {
         let t = lab(Overrides { test_network: true, ..Overrides::default() }).unwrap_or_else(|e| panic!("{e:#}"));
         assert_eq!((t.admission.difficulty, t.admission.per_prefix_committee), (12, u8::MAX));
+        // Inbound connections per prefix: limited where prefixes are, not on loopback labs.
+        assert_eq!(t.inbound_per_prefix, None);
         // An explicit flag wins over --test-network's value.
         let d = lab(Overrides { test_network: true, difficulty: Some(14), ..Overrides::default() })
             .unwrap_or_else(|e| panic!("{e:#}"));
@@ -517,7 +536,23 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         let s = Settings::resolve(None, Overrides::default());
-        assert!(s.is_ok(), "{:?}", s.err());
+        assert!(s.as_ref().is_ok_and(|s| s.inbound_per_prefix == Some(file::DEFAULT_INBOUND_PER_PREFIX)), "{s:?}");
+    }
+
+    #[test]
+    fn connection_limits_are_checked() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("dhtr.toml");
+        std::fs::write(&path, "[limits]\nmax_connections = 16\nreserved_outbound = 16\n")?;
+        let e = err(Some(&path), Overrides::default());
+        assert!(e.contains("reserved_outbound") && e.contains("below"), "{e}");
+        std::fs::write(&path, "[limits]\nmax_inbound_per_prefix = 0\n")?;
+        assert!(err(Some(&path), Overrides::default()).contains("max_inbound_per_prefix"));
+        std::fs::write(&path, "[limits]\nmax_inbound_per_prefix = 2\n")?;
+        let lab = Overrides { network: Some("lab".into()), test_network: true, ..Overrides::default() };
+        let s = Settings::resolve(Some(&path), lab)?;
+        assert_eq!(s.inbound_per_prefix, Some(2), "an explicit limit holds on a test network too");
+        Ok(())
     }
 
     #[test]

@@ -246,10 +246,11 @@ impl Driver {
                 }
                 Output::Disconnect(peer) => {
                     if let Ok(p) = PeerId::from_bytes(&peer.0) {
-                        let _ = self.swarm.disconnect_peer_id(p);
                         if self.core.is_banned(Instant::now(), &peer) {
                             self.joining.store.remove(&p);
+                            self.prefix_strike(&p);
                         }
+                        let _ = self.swarm.disconnect_peer_id(p);
                     }
                 }
                 Output::Event(e) => {

@@ -2,7 +2,6 @@
 //! peer protocols, bad messages (counted against their senders), identify
 //! (network check, observed addresses), listen and external addresses.
 
-use std::net::IpAddr;
 use std::time::{Instant, SystemTime};
 
 use dhtr_monitoring::Direction;
@@ -10,7 +9,6 @@ use dhtr_node_core::wire::Refused;
 use dhtr_node_core::{BadMessage, Input, Protocol};
 use dhtr_protocol::{NodeInfo, PeerRef, Prefix, Ticket, WireResponse};
 use libp2p::metrics::Recorder;
-use libp2p::multiaddr::Protocol as MultiaddrProtocol;
 use libp2p::request_response::{self, InboundFailure, Message, OutboundFailure};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, identify};
@@ -61,7 +59,7 @@ impl Driver {
                 warn!(?addresses, "listener closed: {reason:?}");
             }
             SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
-                if let Some(ip) = ip_of(endpoint.get_remote_address()) {
+                if let Some(ip) = crate::gate::ip_of(endpoint.get_remote_address()) {
                     self.remote_ips.insert(connection_id, ip);
                 }
                 if self.core.is_banned(Instant::now(), &PeerRef(peer_id.to_bytes())) {
@@ -82,6 +80,23 @@ impl Driver {
                 debug!(?peer_id, "outgoing connection failed: {error}");
             }
             _ => {}
+        }
+    }
+
+    /// `peer` was banned: it counts against its address prefix, which
+    /// [`crate::gate::PREFIX_BAN_PEERS`] banned peers ban as a whole; the
+    /// prefix's open connections are closed.
+    pub(super) fn prefix_strike(&mut self, peer: &PeerId) {
+        for prefix in self.swarm.behaviour_mut().gate.gate.peer_banned(Instant::now(), peer) {
+            warn!(
+                %prefix,
+                "banning address prefix {prefix} for {} s: {} of its peers were banned",
+                crate::gate::BAN.as_secs(),
+                crate::gate::PREFIX_BAN_PEERS
+            );
+            for p in self.swarm.behaviour().gate.gate.peers_of(prefix) {
+                let _ = self.swarm.disconnect_peer_id(p);
+            }
         }
     }
 
@@ -235,7 +250,7 @@ impl Driver {
                 let _ = self.swarm.disconnect_peer_id(peer_id);
                 return;
             }
-            if let Some(ip) = ip_of(&info.observed_addr) {
+            if let Some(ip) = crate::gate::ip_of(&info.observed_addr) {
                 if self.observers.len() >= MAX_OBSERVED && !self.observers.contains_key(&ip) {
                     self.observers.clear();
                 }
@@ -247,7 +262,7 @@ impl Driver {
     /// Confirm an external address once enough distinct peers saw us at its
     /// IP (identify has already translated the port to our listen port).
     fn on_external_candidate(&mut self, address: Multiaddr) {
-        let Some(ip) = ip_of(&address) else { return };
+        let Some(ip) = crate::gate::ip_of(&address) else { return };
         let seen = self.observers.get(&ip).map_or(0, |s| s.len());
         if seen >= OBSERVERS_TO_CONFIRM && !self.swarm.external_addresses().any(|a| a == &address) {
             self.swarm.add_external_address(address);
@@ -270,12 +285,4 @@ fn unadmitted_prefix(ticket: &Ticket) -> Refused {
         bad: BadMessage::Unadmitted(dhtr_protocol::Unadmitted::Prefix),
         detail: format!("ticket bound to {}, not the connection's prefix", ticket.prefix),
     }
-}
-
-fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
-    addr.iter().find_map(|p| match p {
-        MultiaddrProtocol::Ip4(ip) => Some(IpAddr::V4(ip)),
-        MultiaddrProtocol::Ip6(ip) => Some(IpAddr::V6(ip)),
-        _ => None,
-    })
 }
