@@ -26,7 +26,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use multiaddr::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 
+use dhtr_protocol::Prefix;
+
 use crate::addr::split_p2p;
+
+/// Most peers of one address prefix (/24, /48) the store keeps: a flood of
+/// identities from one prefix replaces only that prefix's own entries, so
+/// the peers a restarted node rejoins through stay spread over prefixes
+/// (issue 9, eclipse resistance; Bitcoin's address manager buckets by
+/// prefix for the same reason, Heilman et al. 2015).
+pub const MAX_PER_PREFIX: usize = 8;
 
 /// The file name of the peer store inside the data dir.
 pub const FILE_NAME: &str = "peers.json";
@@ -143,8 +152,14 @@ impl PeerStore {
             }
         };
         store.peers = decode(&bytes).map_err(|e| e.at(path))?;
-        while store.peers.len() > store.capacity {
-            store.evict_oldest();
+        if store.peers.len() > store.capacity {
+            // Keep the newest: one sort, not one scan per dropped entry.
+            let mut order: Vec<(PeerId, &PeerEntry)> = store.peers.iter().map(|(p, e)| (*p, e)).collect();
+            order.sort_by_key(|(p, e)| (e.last_seen_unix, Reverse(e.failures), p.to_bytes()));
+            let drop: Vec<PeerId> = order.iter().take(order.len() - store.capacity).map(|(p, _)| *p).collect();
+            for p in drop {
+                store.peers.remove(&p);
+            }
         }
         Ok(store)
     }
@@ -202,8 +217,18 @@ impl PeerStore {
             if fresh.is_empty() {
                 return;
             }
-            if self.peers.len() >= self.capacity {
-                self.evict_oldest();
+            let prefix = prefix_of(&fresh);
+            let same: Vec<PeerId> = self
+                .peers
+                .iter()
+                .filter(|(_, e)| prefix.is_some() && prefix_of(&e.addrs) == prefix)
+                .map(|(p, _)| *p)
+                .collect();
+            if same.len() >= MAX_PER_PREFIX {
+                self.evict_oldest_of(&same);
+            } else if self.peers.len() >= self.capacity {
+                let all: Vec<PeerId> = self.peers.keys().copied().collect();
+                self.evict_oldest_of(&all);
             }
         }
         let entry =
@@ -231,13 +256,33 @@ impl PeerStore {
         removed
     }
 
-    /// Up to `limit` peers to (re)join through, with their addresses: most
-    /// recently seen first, then fewer failures first. Peers without
-    /// addresses are skipped.
+    /// Up to `limit` peers to (re)join through, with their addresses,
+    /// spread over address prefixes: each prefix's best peer first, then
+    /// each prefix's second, and so on; within a round, most recently seen
+    /// first, then fewer failures first. Peers without addresses are
+    /// skipped.
     pub fn candidates(&self, limit: usize) -> Vec<(PeerId, Vec<Multiaddr>)> {
         let mut all: Vec<(&PeerId, &PeerEntry)> = self.peers.iter().filter(|(_, e)| !e.addrs.is_empty()).collect();
         all.sort_by_key(|(p, e)| (Reverse(e.last_seen_unix), e.failures, p.to_bytes()));
-        all.into_iter().take(limit).map(|(p, e)| (*p, e.addrs.clone())).collect()
+        let mut rank: HashMap<Prefix, usize> = HashMap::new();
+        let mut ranked: Vec<(usize, usize, &PeerId, &PeerEntry)> = all
+            .into_iter()
+            .enumerate()
+            .map(|(i, (p, e))| {
+                // Peers without an IP address (a DNS name) each count alone.
+                let this = match prefix_of(&e.addrs) {
+                    Some(prefix) => {
+                        let r = rank.entry(prefix).or_insert(0);
+                        *r += 1;
+                        *r - 1
+                    }
+                    None => 0,
+                };
+                (this, i, p, e)
+            })
+            .collect();
+        ranked.sort_by_key(|(r, i, ..)| (*r, *i));
+        ranked.into_iter().take(limit).map(|(_, _, p, e)| (*p, e.addrs.clone())).collect()
     }
 
     /// Writes the store to its file atomically (temporary file in the same
@@ -287,11 +332,12 @@ impl PeerStore {
         Ok(json)
     }
 
-    /// Drops the peer seen longest ago (more failures first among ties).
-    fn evict_oldest(&mut self) {
-        let oldest = self
-            .peers
+    /// Drops the peer of `among` seen longest ago (more failures first
+    /// among ties).
+    fn evict_oldest_of(&mut self, among: &[PeerId]) {
+        let oldest = among
             .iter()
+            .filter_map(|p| self.peers.get(p).map(|e| (p, e)))
             .min_by_key(|(p, e)| (e.last_seen_unix, Reverse(e.failures), p.to_bytes()))
             .map(|(p, _)| *p);
         if let Some(peer) = oldest {
@@ -299,6 +345,15 @@ impl PeerStore {
             self.dirty = true;
         }
     }
+}
+
+/// The address prefix of a peer: its first IP address's (/24 or /48).
+fn prefix_of(addrs: &[Multiaddr]) -> Option<Prefix> {
+    addrs.iter().flat_map(|a| a.iter()).find_map(|p| match p {
+        multiaddr::Protocol::Ip4(ip) => Some(Prefix::of(ip.into())),
+        multiaddr::Protocol::Ip6(ip) => Some(Prefix::of(ip.into())),
+        _ => None,
+    })
 }
 
 /// A decoding problem, before the file path is attached.
@@ -536,6 +591,26 @@ mod tests {
         let order: Vec<PeerId> = t.candidates(10).into_iter().map(|(p, _)| p).collect();
         assert_eq!(order, vec![peer(4), peer(2)]);
         assert_eq!(PeerStore::open(&path).map(|s| s.capacity()).ok(), Some(DEFAULT_CAPACITY));
+    }
+
+    #[test]
+    fn a_flood_from_one_prefix_replaces_only_its_own_entries() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut s = PeerStore::open_with_capacity(&dir.path().join(FILE_NAME), 16).unwrap_or_else(|e| panic!("{e}"));
+        // Four honest peers on four prefixes, seen long ago.
+        for k in 0..4u8 {
+            s.record_seen(peer(k), &[ma(&format!("/ip4/198.51.{k}.1/tcp/4001"))], at(10));
+        }
+        // A hundred fresh identities from one /24.
+        for k in 0..100u16 {
+            let id = u8::try_from(100 + k % 150).unwrap_or(255);
+            s.record_seen(peer(id), &[ma(&format!("/ip4/203.0.113.{}/tcp/{k}", k % 250))], at(1000 + u64::from(k)));
+        }
+        assert!((0..4u8).all(|k| s.get(&peer(k)).is_some()), "the honest peers stay");
+        assert_eq!(s.len(), 4 + MAX_PER_PREFIX);
+        // Rejoin candidates take each prefix's best first.
+        let first: Vec<PeerId> = s.candidates(5).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(first.iter().filter(|p| (0..4u8).any(|k| **p == peer(k))).count(), 4, "{first:?}");
     }
 
     #[test]
