@@ -44,6 +44,9 @@ pub(super) struct Distrust {
     sparse: Option<(PeerRef, u8)>,
     /// The first successor my second is being asked about.
     vouching: Option<PeerRef>,
+    /// Whom my first successor listed first in its last stabilization
+    /// answer: the node it claims comes next.
+    first_lists: Option<PeerRef>,
     /// The first successor my second did not hold as its predecessor, and
     /// for how many rounds in a row.
     unvouched: Option<(PeerRef, u8)>,
@@ -107,6 +110,7 @@ impl Chord {
         if !self.acknowledged(now, &from, acked) {
             return;
         }
+        self.distrust.first_lists = successors.first().map(|n| n.peer.clone());
         if !sparse {
             self.distrust.sparse = None;
         } else if count(&mut self.distrust.sparse, &from) >= UNACKED_ROUNDS {
@@ -150,7 +154,7 @@ impl Chord {
 
     /// My second successor `from` answered: its predecessor should be my
     /// first successor (or a node between them, which my first will learn
-    /// of). A first successor on the ring notifies my second every round,
+    /// of), unless my first itself names `from` as its successor. A first successor on the ring notifies my second every round,
     /// so after [`UNACKED_ROUNDS`] rounds without it, it is not on the
     /// ring as it claims: an identity that names whoever asks as its
     /// predecessor passes my own acknowledgement test but not this one.
@@ -166,7 +170,15 @@ impl Chord {
             return;
         }
         let first = first.clone();
-        let vouched = predecessor.as_ref().is_none_or(|p| p.same(&first) || p.id.in_open(&first.id, &from.id));
+        // If my first names my second as its own successor, the two
+        // contradict each other and either may lie (a colluder second
+        // could drop an honest first this way): only a second that names
+        // me, whom my first sits after, decides against it (identities
+        // that name whoever asks do; a node on the ring names its own).
+        let disputed = self.distrust.first_lists.as_ref() == Some(&from.peer);
+        let names_me = predecessor.as_ref().is_some_and(|p| p.same(&self.routing.me));
+        let vouched = (disputed && !names_me)
+            || predecessor.as_ref().is_none_or(|p| p.same(&first) || p.id.in_open(&first.id, &from.id));
         if vouched {
             self.distrust.unvouched = None;
         } else if count(&mut self.distrust.unvouched, &first) >= UNACKED_ROUNDS {
@@ -285,6 +297,16 @@ mod tests {
         assert!(!chord.successors().iter().any(|n| n.same(&first)), "dropped");
         assert_eq!(refused(&out), 1);
         assert!(chord.trusted(Instant::now(), &first), "not distrusted: an honest node pings its way back");
+    }
+
+    #[test]
+    fn a_second_that_names_a_third_node_does_not_drop_a_first_that_lists_it() {
+        // My first lists my second as its successor; my second names some
+        // node before me: one of them lies or is behind, and a colluding
+        // second must not be able to drop an honest first.
+        let (chord, first, out) = rounds(|_, _| node(200), 2 + usize::from(UNACKED_ROUNDS));
+        assert!(chord.successors().first().is_some_and(|n| n.same(&first)));
+        assert_eq!(refused(&out), 0);
     }
 
     #[test]
