@@ -42,11 +42,11 @@ pub(super) struct Distrust {
     unacked: Option<(PeerRef, u8)>,
     /// The successor whose list was sparse, and for how many rounds in a row.
     sparse: Option<(PeerRef, u8)>,
-    /// The first successor my second is being asked about.
-    vouching: Option<PeerRef>,
+    /// The first successor being vouched for, and the node asked.
+    vouching: Option<(PeerRef, PeerRef)>,
     /// Whom my first successor listed first in its last stabilization
     /// answer: the node it claims comes next.
-    first_lists: Option<PeerRef>,
+    first_lists: Option<NodeInfo>,
     /// The first successor my second did not hold as its predecessor, and
     /// for how many rounds in a row.
     unvouched: Option<(PeerRef, u8)>,
@@ -110,7 +110,7 @@ impl Chord {
         if !self.acknowledged(now, &from, acked) {
             return;
         }
-        self.distrust.first_lists = successors.first().map(|n| n.peer.clone());
+        self.distrust.first_lists = successors.first().filter(|n| !n.same(&self.routing.me)).cloned();
         if !sparse {
             self.distrust.sparse = None;
         } else if count(&mut self.distrust.sparse, &from) >= UNACKED_ROUNDS {
@@ -139,12 +139,15 @@ impl Chord {
         let changed = self.routing.set_successors(candidates);
         let succ = self.routing.successor().clone();
         self.send(now, succ.clone(), Request::Notify, RpcPurpose::Notify);
-        // My second successor vouches for my first.
-        if let Some(second) = self.routing.successors.get(1).cloned()
+        // My second successor vouches for my first; with no second, the
+        // node my first says comes next does (else a list worn down to one
+        // such identity would never be questioned again).
+        let voucher = self.routing.successors.get(1).cloned().or_else(|| self.distrust.first_lists.clone());
+        if let Some(voucher) = voucher
             && self.distrust.vouching.is_none()
         {
-            self.distrust.vouching = Some(succ.peer);
-            self.send(now, second, Request::GetNeighbours, RpcPurpose::Vouch);
+            self.distrust.vouching = Some((succ.peer, voucher.peer.clone()));
+            self.send(now, voucher, Request::GetNeighbours, RpcPurpose::Vouch);
         }
         self.emit(Event::StabilizationRound);
         if changed {
@@ -154,7 +157,9 @@ impl Chord {
 
     /// My second successor `from` answered: its predecessor should be my
     /// first successor (or a node between them, which my first will learn
-    /// of), unless my first itself names `from` as its successor. A first successor on the ring notifies my second every round,
+    /// of), unless my first itself names `from` as its successor (with no
+    /// second, `from` is that node). A first successor on the ring
+    /// notifies my second every round,
     /// so after [`UNACKED_ROUNDS`] rounds without it, it is not on the
     /// ring as it claims: an identity that names whoever asks as its
     /// predecessor passes my own acknowledgement test but not this one.
@@ -162,23 +167,22 @@ impl Chord {
     /// list such identities captured fails the test too, and comes back
     /// with its next ping to me.
     pub(super) fn on_vouch(&mut self, now: Instant, from: &NodeInfo, predecessor: Option<NodeInfo>) {
-        let Some(asked) = self.distrust.vouching.take() else { return };
-        let (Some(first), Some(second)) = (self.routing.successors.first(), self.routing.successors.get(1)) else {
-            return;
-        };
-        if first.peer != asked || !second.same(from) {
+        let Some((asked, voucher)) = self.distrust.vouching.take() else { return };
+        let Some(first) = self.routing.successors.first().cloned() else { return };
+        if first.peer != asked || from.peer != voucher {
             return;
         }
-        let first = first.clone();
         // If my first names my second as its own successor, the two
         // contradict each other and either may lie (a colluder second
         // could drop an honest first this way): only a second that names
         // me, whom my first sits after, decides against it (identities
         // that name whoever asks do; a node on the ring names its own).
-        let disputed = self.distrust.first_lists.as_ref() == Some(&from.peer);
+        let disputed = self.distrust.first_lists.as_ref().is_some_and(|n| n.same(from));
         let names_me = predecessor.as_ref().is_some_and(|p| p.same(&self.routing.me));
+        // A voucher naming me never vouches, even where the ring wraps
+        // (my first's next node may lie past me).
         let vouched = (disputed && !names_me)
-            || predecessor.as_ref().is_none_or(|p| p.same(&first) || p.id.in_open(&first.id, &from.id));
+            || predecessor.as_ref().is_none_or(|p| p.same(&first) || (!names_me && p.id.in_open(&first.id, &from.id)));
         if vouched {
             self.distrust.unvouched = None;
         } else if count(&mut self.distrust.unvouched, &first) >= UNACKED_ROUNDS {
