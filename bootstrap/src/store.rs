@@ -155,7 +155,7 @@ impl PeerStore {
         if store.peers.len() > store.capacity {
             // Keep the newest: one sort, not one scan per dropped entry.
             let mut order: Vec<(PeerId, &PeerEntry)> = store.peers.iter().map(|(p, e)| (*p, e)).collect();
-            order.sort_by_key(|(p, e)| (e.last_seen_unix, Reverse(e.failures), p.to_bytes()));
+            order.sort_by_key(|(p, e)| age(p, e));
             let drop: Vec<PeerId> = order.iter().take(order.len() - store.capacity).map(|(p, _)| *p).collect();
             for p in drop {
                 store.peers.remove(&p);
@@ -338,13 +338,18 @@ impl PeerStore {
         let oldest = among
             .iter()
             .filter_map(|p| self.peers.get(p).map(|e| (p, e)))
-            .min_by_key(|(p, e)| (e.last_seen_unix, Reverse(e.failures), p.to_bytes()))
+            .min_by_key(|(p, e)| age(p, e))
             .map(|(p, _)| *p);
         if let Some(peer) = oldest {
             self.peers.remove(&peer);
             self.dirty = true;
         }
     }
+}
+
+/// Eviction order: seen longest ago first, more failures first among ties.
+fn age(peer: &PeerId, e: &PeerEntry) -> (u64, Reverse<u32>, Vec<u8>) {
+    (e.last_seen_unix, Reverse(e.failures), peer.to_bytes())
 }
 
 /// The address prefix of a peer: its first IP address's (/24 or /48).

@@ -59,6 +59,13 @@ pub(crate) struct Density {
 }
 
 impl Density {
+    /// The density of one list (following `from`).
+    pub fn of(from: &RingId, list: &[NodeInfo]) -> Density {
+        let mut d = Density::default();
+        d.sample(from, list);
+        d
+    }
+
     /// Take `list` (following `from`) as a sample.
     pub fn sample(&mut self, from: &RingId, list: &[NodeInfo]) {
         if list.len() < MIN_SAMPLE {

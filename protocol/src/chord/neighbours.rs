@@ -104,9 +104,7 @@ impl Chord {
         // back with its next ping to me, its predecessor; its self-check,
         // which starts at me, hears my list and heals it
         // ([`super::search`]). One of the identities never pings.
-        let mut mine = Density::default();
-        mine.sample(&me, &self.routing.successors);
-        let sparse = mine.sparse(&from.id, &successors);
+        let sparse = Density::of(&me, &self.routing.successors).sparse(&from.id, &successors);
         if !self.acknowledged(now, &from, acked) {
             return;
         }
@@ -257,11 +255,25 @@ mod tests {
         let me = node(1);
         let mut ring: Vec<NodeInfo> = (2..40).map(node).collect();
         ring.sort_by_key(|n| me.id.distance_to(&n.id));
-        let first = ring[0].clone();
-        let after: Vec<NodeInfo> = ring[1..8].to_vec();
+        let after = ring[1..8].to_vec();
+        rounds_with(ring[..8].to_vec(), after, second_pred, n)
+    }
+
+    /// As [`rounds`], with my successor list `mine` and my first's answer
+    /// listing `after`.
+    fn rounds_with(
+        mine: Vec<NodeInfo>,
+        after: Vec<NodeInfo>,
+        second_pred: impl Fn(&NodeInfo, &NodeInfo) -> NodeInfo,
+        n: usize,
+    ) -> (Chord, NodeInfo, Vec<Output>) {
+        let me = node(1);
+        let mut ring: Vec<NodeInfo> = (2..40).map(node).collect();
+        ring.sort_by_key(|n| me.id.distance_to(&n.id));
+        let first = mine[0].clone();
         let mut now = Instant::now();
         let mut chord = Chord::new(me.clone(), Config::default(), now);
-        chord.routing.set_successors(ring[..8].to_vec());
+        chord.routing.set_successors(mine);
         chord.routing.predecessor = ring.last().cloned();
         let mut events = Vec::new();
         for _ in 0..n {
@@ -301,6 +313,20 @@ mod tests {
         assert!(!chord.successors().iter().any(|n| n.same(&first)), "dropped");
         assert_eq!(refused(&out), 1);
         assert!(chord.trusted(Instant::now(), &first), "not distrusted: an honest node pings its way back");
+    }
+
+    #[test]
+    fn with_no_second_the_node_my_first_lists_next_vouches() {
+        // My list is worn down to one identity; it lists next a node that
+        // would sort in before it (so it is not taken) and that, asked,
+        // names me as its predecessor as such identities do.
+        let me = node(1);
+        let first = (2..40).map(node).min_by_key(|n| me.id.distance_to(&n.id)).unwrap();
+        let ghost = (40..=255).map(node).find(|n| n.id.in_open(&me.id, &first.id)).expect("a node before my first");
+        let (chord, first, out) =
+            rounds_with(vec![first], vec![ghost], |me, _| me.clone(), 2 + usize::from(UNACKED_ROUNDS));
+        assert!(!chord.successors().iter().any(|n| n.same(&first)), "dropped: {:?}", chord.successors());
+        assert_eq!(refused(&out), 1);
     }
 
     #[test]

@@ -141,21 +141,18 @@ impl Chord {
                 // If my own list is far sparser than the one found, it is
                 // not the ring but identities standing for each other (a
                 // join or a stabilization they captured, [`super::density`]):
-                // the list found replaces it instead.
-                // The node that named me as the owner of my id listed my
-                // successors as it sees them ([`Lookup::heard`]): unconfirmed,
-                // they only ever replace a captured list.
-                let heard: Vec<NodeInfo> = l.heard.iter().filter(|n| self.trusted(now, n)).cloned().collect();
-                if let Some(found) = result.ok().map(|r| r.successors.into_iter().filter(|n| self.trusted(now, n))) {
-                    let found: Vec<NodeInfo> = found.collect();
+                // the list found replaces it instead. So may the list that
+                // the node naming me as the owner of my id holds after me
+                // ([`Lookup::heard`]): unconfirmed, it only ever replaces a
+                // captured list.
+                if let Ok(r) = result {
+                    let found: Vec<NodeInfo> = r.successors.into_iter().filter(|n| self.trusted(now, n)).collect();
+                    let heard: Vec<NodeInfo> = l.heard.into_iter().filter(|n| self.trusted(now, n)).collect();
                     let me = self.routing.me.id;
                     let mine = &self.routing.successors;
-                    let (mut by_found, mut by_heard) = (Density::default(), Density::default());
-                    by_found.sample(&me, &found);
-                    by_heard.sample(&me, &heard);
-                    let merged: Vec<NodeInfo> = if by_found.sparse(&me, mine) {
+                    let merged: Vec<NodeInfo> = if Density::of(&me, &found).sparse(&me, mine) {
                         found
-                    } else if by_heard.sparse(&me, mine) {
+                    } else if Density::of(&me, &heard).sparse(&me, mine) {
                         heard
                     } else {
                         mine.iter().cloned().chain(found).collect()
